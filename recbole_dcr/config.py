@@ -1,0 +1,68 @@
+"""Configuration that knows the plugin's models and yaml defaults.
+
+RecBole's :class:`recbole.config.Config` resolves a model name only inside ``recbole.model``
+and reads defaults only from RecBole's own ``properties/``.  This subclass resolves plugin
+models first (RecBole's otherwise) and layers the plugin's ``properties/overall.yaml``,
+``properties/model/<Model>.yaml`` and ``properties/dataset/<dataset>.yaml`` on top of
+RecBole's defaults, below the user's config files, dicts and command line.
+"""
+
+import os
+
+from recbole.config import Config as RecBoleConfig
+
+DEFAULT_DATASET = "dcr_sim"  # the embedded simulator, generated on first use
+
+PROPERTIES_DIRS = [
+    # installed package: yaml files are copied into recbole_dcr/properties
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties"),
+    # source checkout / editable install: the top-level properties/ folder
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "properties"),
+]
+
+
+def properties_dir():
+    """The folder holding the plugin's yaml defaults."""
+    for folder in PROPERTIES_DIRS:
+        if os.path.isfile(os.path.join(folder, "overall.yaml")):
+            return folder
+    raise FileNotFoundError(
+        "recbole_dcr cannot find its properties/overall.yaml; looked in: " + ", ".join(PROPERTIES_DIRS)
+    )
+
+
+class Config(RecBoleConfig):
+    """RecBole ``Config`` for recbole_dcr; same arguments and priority rules as RecBole's."""
+
+    def _get_model_and_dataset(self, model, dataset):
+        from recbole_dcr.utils import get_model
+
+        if model is None:
+            model = self.external_config_dict.get("model")
+            if model is None:
+                raise KeyError("the model must be given: argument, config file, config dict or --model=NAME")
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset", DEFAULT_DATASET)
+        if isinstance(model, str):
+            return model, get_model(model), dataset
+        return model.__name__, model, dataset
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        folder = properties_dir()
+        for path in (
+            os.path.join(folder, "overall.yaml"),
+            os.path.join(folder, "model", f"{model}.yaml"),
+            os.path.join(folder, "dataset", f"{dataset}.yaml"),
+        ):
+            if os.path.isfile(path):
+                loaded = self._update_internal_config_dict(path) or {}
+                if os.path.basename(os.path.dirname(path)) == "dataset":
+                    self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
+
+    def _set_default_parameters(self):
+        train_label = self.final_config_dict.get("TRAIN_LABEL_FIELD")
+        if train_label:
+            # Every model (stock RecBole ones included) fits the training label.
+            self.final_config_dict["LABEL_FIELD"] = train_label
+        super()._set_default_parameters()

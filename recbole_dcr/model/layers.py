@@ -1,0 +1,128 @@
+"""Shared plumbing of the DCR models: the NFM backbone over (U, X[, A]), P(a), and the expert block.
+
+Reference: Xiangnan He et al. "Addressing Confounding Feature Issue for Causal Recommendation",
+ACM TOIS 2022 (DCR); Xiangnan He and Tat-Seng Chua, "Neural Factorization Machines for Sparse
+Predictive Analytics", SIGIR 2017 (NFM).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import ContextRecommender
+from recbole.model.layers import BaseFactorizationMachine
+from torch import nn
+from torch.nn.init import constant_, xavier_normal_
+
+
+class _DatasetWithoutFields:
+    """A read-only view of a dataset in which some fields do not exist, for RecBole's feature tables."""
+
+    def __init__(self, dataset, hidden_fields):
+        self._dataset = dataset
+        self._hidden = set(hidden_fields)
+
+    def fields(self, ftype=None, source=None):
+        return [f for f in self._dataset.fields(ftype, source) if f not in self._hidden]
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+
+class ConfounderAwareRecommender(ContextRecommender):
+    """NFM backbone m = f_Θ(u, x) shared by every recbole_dcr model, plus the confounder's bookkeeping.
+
+    Subclasses set ``confounder_as_input``: True feeds A to the backbone like any other field
+    (P(Y|U,X,A)); False keeps A out of the backbone (NFM-WOA, and DCR-MoE whose experts handle A).
+    ``confounder_prior`` (P(a), eq. 2, from the training split) is a buffer, so it is saved and
+    loaded with the model's weights.
+    """
+
+    confounder_as_input = True
+
+    def __init__(self, config, dataset):
+        confounder = config["CONFOUNDER_FIELD"]
+        features = dataset if self.confounder_as_input else _DatasetWithoutFields(dataset, [confounder])
+        super().__init__(config, features)
+        self.CONFOUNDER = confounder
+        prior = dataset.confounder_prior().float()
+        self.num_confounder_values = len(prior)
+        self.register_buffer("confounder_prior", prior)
+
+        self.bi_interaction = BaseFactorizationMachine(reduce_sum=False)
+        self.bn = nn.BatchNorm1d(num_features=self.embedding_size)
+        self.loss = nn.BCEWithLogitsLoss()
+
+    def matching(self, interaction):
+        """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings, batch-normalized."""
+        return self.bn(self.bi_interaction(self.concat_embed_input_fields(interaction)))
+
+    def first_order(self, interaction):
+        """The linear term Σ w_f + b over the same fields as the backbone, shape [batch]."""
+        return self.first_order_linear(interaction).squeeze(-1)
+
+    def confounder_index(self, interaction):
+        """Expert index 0..K-1 of each row (RecBole ids are 1..K; 0 is padding)."""
+        return interaction[self.CONFOUNDER].long() - 1
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Embedding, nn.Linear)):
+            xavier_normal_(module.weight.data)
+            if getattr(module, "bias", None) is not None:
+                constant_(module.bias.data, 0)
+
+    def forward(self, interaction):
+        """Logit of the training label for each row, given its observed features."""
+        raise NotImplementedError
+
+    def calculate_loss(self, interaction):
+        return self.loss(self.forward(interaction), interaction[self.LABEL])
+
+    def predict(self, interaction):
+        return torch.sigmoid(self.forward(interaction))
+
+
+class ExpertMLPs(nn.Module):
+    """K MLP experts (hidden layers with ReLU, then a 1-unit output) stored as stacked weights.
+
+    ``all_experts`` runs every expert on every row as batched matrix products; ``own_expert`` runs
+    each row through the expert of its own confounder value only, so a row's gradient reaches only
+    that expert (Algorithm 1, line 6).
+    """
+
+    def __init__(self, num_experts, input_size, hidden_sizes, dropout_prob=0.0):
+        super().__init__()
+        sizes = [input_size] + list(hidden_sizes) + [1]
+        self.num_experts = num_experts
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(num_experts, n_in, n_out)) for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        )
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(num_experts, n_out)) for n_out in sizes[1:])
+        self.dropout = nn.Dropout(dropout_prob)
+        for weight in self.weights:
+            for expert_weight in weight.data:  # xavier-normal per expert, as nn.Linear in NFM
+                std = math.sqrt(2.0 / (expert_weight.shape[0] + expert_weight.shape[1]))
+                expert_weight.normal_(0.0, std)
+
+    def _run(self, hidden, weights, biases):
+        last = len(weights) - 1
+        for layer, (weight, bias) in enumerate(zip(weights, biases)):
+            hidden = torch.baddbmm(bias.unsqueeze(-2), hidden, weight) if hidden.dim() == 3 else hidden @ weight + bias
+            if layer < last:
+                hidden = self.dropout(F.relu(hidden))
+        return hidden.squeeze(-1)
+
+    def all_experts(self, m):
+        """Logits of every expert for every row: [batch, K]."""
+        hidden = m.unsqueeze(0).expand(self.num_experts, -1, -1)
+        return self._run(hidden, self.weights, self.biases).transpose(0, 1)
+
+    def own_expert(self, m, expert_index):
+        """Logit of each row's own expert: [batch]; rows are grouped by expert, never looped over."""
+        out = m.new_empty(m.shape[0])
+        for expert in torch.unique(expert_index).tolist():
+            rows = torch.nonzero(expert_index == expert).squeeze(1)
+            out[rows] = self._run(
+                m[rows], [w[expert] for w in self.weights], [b[expert] for b in self.biases]
+            )
+        return out

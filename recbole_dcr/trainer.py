@@ -1,0 +1,144 @@
+"""Trainer for recbole_dcr: RecBole's training loop with per-user ranking evaluation.
+
+What differs from :class:`recbole.trainer.Trainer`:
+
+* valid/test use :class:`~recbole_dcr.data.dataloader.UserRankingEvalDataLoader` (each user's own
+  rows ranked on the evaluation label) and RecBole's ``Collector``/metric classes compute the figures;
+* separate L2 coefficients for embedding tables and for the other parameters (paper, sec. 5.1.3);
+* checkpoints hold only tensors and plain Python values, so they load with
+  ``torch.load(weights_only=True)`` (torch >= 2.6 refuses RecBole's pickled ``Config``).
+"""
+
+import json
+import os
+
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import set_color
+from torch import nn
+from tqdm import tqdm
+
+from recbole_dcr.data.dataloader import UserRankingEvalDataLoader, scatter_scores, strict_ranking_scores
+
+CHECKPOINT_FORMAT = "recbole_dcr-checkpoint-1"
+RANKING_METRICS = {"recall", "map", "ndcg", "precision", "mrr", "hit"}
+
+
+def config_to_json(config):
+    """The final config as JSON text (values JSON cannot hold are kept as their ``str``)."""
+    return json.dumps(dict(config.final_config_dict), default=str, sort_keys=True)
+
+
+def save_checkpoint(path, state):
+    """Write ``state`` atomically: a crash never leaves a half-written checkpoint behind."""
+    tmp_path = f"{path}.tmp"
+    torch.save(state, tmp_path)
+    os.replace(tmp_path, path)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a recbole_dcr checkpoint with ``weights_only=True`` and check its format."""
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} is not a recbole_dcr checkpoint (format {CHECKPOINT_FORMAT}); RecBole's own .pth files "
+            f"pickle the Config and are not loaded here. Retrain with recbole_dcr to get one."
+        )
+    return checkpoint
+
+
+class DCRTrainer(Trainer):
+    """RecBole ``Trainer`` with per-user ranking evaluation and weights-only checkpoints."""
+
+    def __init__(self, config, model):
+        unsupported = [m for m in config["metrics"] if m.lower() not in RANKING_METRICS]
+        if unsupported:
+            raise ValueError(
+                f"metrics {unsupported} are not supported by per-user ranking evaluation; "
+                f"use any of Recall, MAP, NDCG, Precision, MRR, Hit."
+            )
+        super().__init__(config, model)
+
+    def _build_optimizer(self, **kwargs):
+        if "params" not in kwargs:
+            embedding_params, other_params = [], []
+            for module in self.model.modules():
+                target = embedding_params if isinstance(module, nn.Embedding) else other_params
+                target.extend(p for p in module.parameters(recurse=False) if p.requires_grad)
+            kwargs["params"] = [
+                {"params": embedding_params, "weight_decay": self.config["embedding_weight_decay"] or 0.0},
+                {"params": other_params},  # takes the optimizer's weight_decay
+            ]
+        return super()._build_optimizer(**kwargs)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint_state(self, epoch):
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.config["model"],
+            "dataset": self.config["dataset"],
+            "config": config_to_json(self.config),
+            "epoch": int(epoch),
+            "cur_step": int(self.cur_step),
+            "best_valid_score": float(self.best_valid_score),
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        save_checkpoint(saved_model_file, self._checkpoint_state(epoch))
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+
+    def resume_checkpoint(self, resume_file):
+        resume_file = str(resume_file)
+        checkpoint = load_checkpoint(resume_file, self.device)
+        if checkpoint["model"] != self.config["model"] or checkpoint["dataset"] != self.config["dataset"]:
+            raise ValueError(
+                f"{resume_file} holds {checkpoint['model']} on {checkpoint['dataset']}, "
+                f"not {self.config['model']} on {self.config['dataset']}."
+            )
+        self.saved_model_file = resume_file
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint["cur_step"]
+        self.best_valid_score = checkpoint["best_valid_score"]
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if not eval_data:
+            return
+        if not isinstance(eval_data, UserRankingEvalDataLoader):
+            raise TypeError("DCRTrainer evaluates UserRankingEvalDataLoader batches (see recbole_dcr.data_preparation)")
+        if load_best_model:
+            checkpoint_file = model_file or self.saved_model_file
+            checkpoint = load_checkpoint(checkpoint_file, self.device)
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.model.load_other_parameter(checkpoint.get("other_parameter"))
+            self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+
+        self.model.eval()
+        batches = (
+            tqdm(eval_data, total=len(eval_data), ncols=100, desc=set_color("Evaluate   ", "pink"))
+            if show_progress
+            else eval_data
+        )
+        for interaction, row_user, row_col, positive_u, positive_i, shape in batches:
+            interaction = interaction.to(self.device)
+            scores = self.model.predict(interaction)
+            padded = scatter_scores(scores, row_user.to(self.device), row_col.to(self.device), shape)
+            self.eval_collector.eval_batch_collect(
+                strict_ranking_scores(padded), interaction, positive_u.to(self.device), positive_i.to(self.device)
+            )
+        self.eval_collector.model_collect(self.model)
+        result = self.evaluator.evaluate(self.eval_collector.get_data_struct())
+        self.wandblogger.log_eval_metrics(result, head="eval")
+        return result

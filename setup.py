@@ -1,0 +1,33 @@
+"""Install recbole-dcr: Deconfounding Causal Recommendation as a RecBole plugin."""
+
+from setuptools import find_packages, setup
+
+with open("README.md", encoding="utf-8") as readme:
+    long_description = readme.read()
+
+setup(
+    name="recbole-dcr",
+    version="0.1.0",
+    description="Deconfounding Causal Recommendation (DCR, DCR-MoE) for RecBole",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9,<3.12",
+    packages=find_packages(include=["recbole_dcr", "recbole_dcr.*"]) + ["recbole_dcr.properties"],
+    # The yaml defaults live at the top level (RecBole's layout); installed copies go inside the package.
+    package_dir={"recbole_dcr.properties": "properties"},
+    package_data={"recbole_dcr.properties": ["*.yaml", "model/*.yaml", "dataset/*.yaml"]},
+    install_requires=[
+        "recbole==1.2.1",
+        "torch==2.13.0",
+        "numpy>=1.21,<2",
+        "pandas>=1.3,<3",
+        "pyyaml",
+        "setuptools<82",
+        "ray<=2.6.3",
+    ],
+    extras_require={
+        "test": ["pytest", "hypothesis"],
+        "hyper": ["hyperopt==0.2.5"],
+    },
+    scripts=["run_recbole_dcr.py"],
+)
