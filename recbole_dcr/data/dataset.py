@@ -34,6 +34,12 @@ class DCRDataset(Dataset):
         self.train_label_field = self.config["LABEL_FIELD"]
         self.eval_label_field = self.config["EVAL_LABEL_FIELD"] or self.train_label_field
         self.confounder_field = self.config["CONFOUNDER_FIELD"]
+        labels_as_features = {self.train_label_field, self.eval_label_field} & set(self.config["numerical_features"] or [])
+        if labels_as_features:
+            raise DatasetError(
+                f"numerical_features lists the label field(s) {sorted(labels_as_features)}; labels are never model "
+                f"inputs. Fix: remove them from numerical_features."
+            )
 
     # ------------------------------------------------------------------ loading and validation
     def _inter_files(self, token, dataset_path):
