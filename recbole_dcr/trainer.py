@@ -59,16 +59,24 @@ class DCRTrainer(Trainer):
             )
         super().__init__(config, model)
 
+    def _optimized_parameters(self):
+        """Parameters the main optimizer updates (all of the model's, unless a subclass says otherwise)."""
+        return list(self.model.parameters())
+
+    def _l2_groups(self, parameters):
+        """Split parameters into embedding tables (``embedding_weight_decay``) and the rest (``weight_decay``)."""
+        embedding_ids = {id(p) for m in self.model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+        trainable = [p for p in parameters if p.requires_grad]
+        return [
+            {
+                "params": [p for p in trainable if id(p) in embedding_ids],
+                "weight_decay": self.config["embedding_weight_decay"] or 0.0,
+            },
+            {"params": [p for p in trainable if id(p) not in embedding_ids]},  # the optimizer's weight_decay
+        ]
+
     def _build_optimizer(self, **kwargs):
-        if "params" not in kwargs:
-            embedding_params, other_params = [], []
-            for module in self.model.modules():
-                target = embedding_params if isinstance(module, nn.Embedding) else other_params
-                target.extend(p for p in module.parameters(recurse=False) if p.requires_grad)
-            kwargs["params"] = [
-                {"params": embedding_params, "weight_decay": self.config["embedding_weight_decay"] or 0.0},
-                {"params": other_params},  # takes the optimizer's weight_decay
-            ]
+        kwargs["params"] = self._l2_groups(kwargs.get("params", self._optimized_parameters()))
         return super()._build_optimizer(**kwargs)
 
     # ------------------------------------------------------------------ checkpoints
@@ -142,3 +150,58 @@ class DCRTrainer(Trainer):
         result = self.evaluator.evaluate(self.eval_collector.get_data_struct())
         self.wandblogger.log_eval_metrics(result, head="eval")
         return result
+
+
+class FairGoTrainer(DCRTrainer):
+    """Alternating adversarial updates for :class:`~recbole_dcr.model.fairgo.FairGo`.
+
+    Each batch: one discriminator step on its cross-entropy for A (representation detached), then
+    one filter+recommender step on BCE − λ·cross-entropy with the discriminator held fixed.
+    """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.discriminator_optimizer = self._build_optimizer(
+            params=model.discriminator_parameters(),
+            learning_rate=config["discriminator_learning_rate"] or self.learning_rate,
+        )
+
+    def _optimized_parameters(self):
+        discriminator = {id(p) for p in self.model.discriminator_parameters()}
+        return [p for p in self.model.parameters() if id(p) not in discriminator]
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self.model.train()
+        batches = (
+            tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
+            if show_progress
+            else train_data
+        )
+        recommender_total, discriminator_total = 0.0, 0.0
+        for interaction in batches:
+            interaction = interaction.to(self.device)
+            self.discriminator_optimizer.zero_grad()
+            discriminator_loss = self.model.discriminator_loss(interaction)
+            discriminator_loss.backward()
+            self.discriminator_optimizer.step()
+
+            self.optimizer.zero_grad()
+            loss = self.model.calculate_loss(interaction)
+            self._check_nan(loss)
+            loss.backward()
+            if self.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(self._optimized_parameters(), **self.clip_grad_norm)
+            self.optimizer.step()
+            recommender_total += loss.item()
+            discriminator_total += discriminator_loss.item()
+        return recommender_total, discriminator_total
+
+    def _checkpoint_state(self, epoch):
+        state = super()._checkpoint_state(epoch)
+        state["discriminator_optimizer"] = self.discriminator_optimizer.state_dict()
+        return state
+
+    def resume_checkpoint(self, resume_file):
+        super().resume_checkpoint(resume_file)
+        checkpoint = load_checkpoint(str(resume_file), self.device)
+        self.discriminator_optimizer.load_state_dict(checkpoint["discriminator_optimizer"])

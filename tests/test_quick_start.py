@@ -35,7 +35,10 @@ def _config_dict(data_path, tmp_path, **extra):
     return config
 
 
-@pytest.mark.parametrize("model", ["DCRMoE", "NFMWA", "NFMWOA", "FM"])
+ALL_MODELS = ["DCRMoE", "DCRNFM", "NWGMDCR", "MoE", "NFMWA", "NFMWOA", "IPW", "FairGo", "CR"]
+
+
+@pytest.mark.parametrize("model", ALL_MODELS + ["FM"])
 def test_run_recbole_dcr_on_benchmark_files(model, tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # RecBole writes log/ into the working directory
     data_path, _, _ = tiny_dataset
@@ -63,13 +66,14 @@ def test_objective_function_for_hyper_tuning(tiny_dataset, tmp_path, monkeypatch
     assert result["model"] == "NFMWOA" and set(result) == RESULT_KEYS | {"model"}
 
 
-def test_cli_runs_with_overrides_and_prints_test_metrics(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_cli_runs_with_overrides_and_prints_test_metrics(model, tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
     env = dict(os.environ, PYTHONPATH=REPO)
     cmd = [
         sys.executable,
         os.path.join(REPO, "run_recbole_dcr.py"),
-        "--model=DCRMoE",
+        f"--model={model}",
         "--dataset=tiny",
         f"--data_path={data_path}",
         "--benchmark_filename=['train','valid','test']",

@@ -154,6 +154,14 @@ class DCRDataset(Dataset):
         counts = torch.bincount(self.confounder_values(), minlength=self.num(self.confounder_field))[1:]
         return counts.double() / counts.sum()
 
+    def label_rate_by_confounder(self):
+        """P(Y=1 | a) for a = 1..K: mean training label of this dataset's rows with each value (0 if none)."""
+        index = self.confounder_values() - 1
+        k = self.num_confounder_values
+        rows = torch.bincount(index, minlength=k).double()
+        positives = torch.bincount(index, weights=self.inter_feat[self.train_label_field].double(), minlength=k)
+        return torch.where(rows > 0, positives / rows.clamp(min=1), torch.zeros_like(rows))
+
     # ------------------------------------------------------------------ splitting
     def build(self):
         datasets = super().build()

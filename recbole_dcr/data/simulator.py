@@ -1,7 +1,7 @@
 """The embedded default dataset ``dcr_sim``: a seeded simulator of the DCR paper's causal graph (Fig. 1).
 
-* A hidden creator Z fixes both the item's content X (a topic vector, seen by models only through the
-  item id and a coarse ``category`` token) and its confounder A (``duration_level``, K values).
+* A hidden creator Z fixes both the item's content X (a topic vector, seen by models through the item id
+  and the creator's content ``category``) and its confounder A (``duration_level``, K values).
 * The user-item match M = <p_u, v_i> depends on U and X only.
 * The training label (``finish``) depends on M *and directly on A* (short videos get finished).
 * The evaluation label (``like``) depends on M alone, and is rare.
@@ -22,18 +22,21 @@ import pandas as pd
 
 SIM_KEYS = {
     "sim_seed": 2022,  # every random draw of the simulator
-    "sim_users": 1000,
+    "sim_users": 2000,
     "sim_items": 3000,
     "sim_creators": 200,  # hidden Z
-    "sim_categories": 8,  # observed coarse content feature of the item
-    "sim_rows_per_user": 200,  # impressions per user (Kwai: ~1000)
+    "sim_categories": 8,  # observed content category of the item (its creator's)
+    "sim_creator_spread": 0.5,  # creator topic = category centroid + this * noise
+    "sim_item_spread": 0.3,  # item topic = creator topic + this * noise
+    "sim_length_by_category": 0.5,  # share of creators whose habitual length is their category's
+    "sim_rows_per_user": 300,  # impressions per user (Kwai: ~1000)
     "sim_confounder_values": 6,  # K, as the paper's video-length bins
     "sim_latent_dim": 8,
     "sim_match_on_finish": 1.0,  # weight of the match M in the training label's logit
     "sim_confounder_on_finish": 0.8,  # direct effect A -> Y_train: logit shift from shortest to longest / 2
     "sim_finish_bias": 0.0,
     "sim_match_on_like": 2.0,  # weight of M in the evaluation label's logit
-    "sim_like_bias": -4.5,  # sets the like rate (a few percent)
+    "sim_like_bias": -4.8,  # sets the like rate (a few percent)
 }
 
 
@@ -48,21 +51,30 @@ def simulate(params):
     n_users, n_items, n_creators = params["sim_users"], params["sim_items"], params["sim_creators"]
     k, dim = params["sim_confounder_values"], params["sim_latent_dim"]
 
-    # Z: each creator has a topic and a preferred length; its items inherit both (with noise).
-    creator_topic = rng.normal(size=(n_creators, dim))
-    creator_length = rng.integers(0, k, size=n_creators)
+    # Z: each creator works in one content category (observed) with a topic near the category's centroid,
+    # and has a habitual video length, partly set by the category (e.g. wedding videos run long).
+    category_centroid = rng.normal(size=(params["sim_categories"], dim))
+    category_length = rng.integers(0, k, size=params["sim_categories"])
+    creator_category = rng.integers(0, params["sim_categories"], size=n_creators)
+    creator_topic = category_centroid[creator_category] + params["sim_creator_spread"] * rng.normal(size=(n_creators, dim))
+    creator_length = np.where(
+        rng.random(n_creators) < params["sim_length_by_category"],
+        category_length[creator_category],
+        rng.integers(0, k, size=n_creators),
+    )
     item_creator = rng.integers(0, n_creators, size=n_items)
-    item_vector = creator_topic[item_creator] + 0.5 * rng.normal(size=(n_items, dim))
+    item_vector = creator_topic[item_creator] + params["sim_item_spread"] * rng.normal(size=(n_items, dim))
     length_noise = rng.choice([-1, 0, 0, 0, 1], size=n_items)
     item_level = np.clip(creator_length[item_creator] + length_noise, 0, k - 1)
-    item_category = np.argmax(item_vector[:, : params["sim_categories"]], axis=1)
+    item_category = creator_category[item_creator]
 
     user_vector = rng.normal(size=(n_users, dim))
     rows = params["sim_rows_per_user"]
     users = np.repeat(np.arange(n_users), rows)
     items = np.concatenate([rng.choice(n_items, size=rows, replace=False) for _ in range(n_users)])
 
-    match = np.einsum("ij,ij->i", user_vector[users], item_vector[items]) / np.sqrt(dim * 1.25)
+    spread = 1.0 + params["sim_creator_spread"] ** 2 + params["sim_item_spread"] ** 2
+    match = np.einsum("ij,ij->i", user_vector[users], item_vector[items]) / np.sqrt(dim * spread)
     level = item_level[items]
     # Shorter videos (low level) are finished more often, whatever the user thinks of them.
     length_effect = params["sim_confounder_on_finish"] * (1.0 - 2.0 * level / (k - 1))

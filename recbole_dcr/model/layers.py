@@ -10,6 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import ContextRecommender
+from recbole.data.interaction import Interaction
 from recbole.model.layers import BaseFactorizationMachine
 from torch import nn
 from torch.nn.init import constant_, xavier_normal_
@@ -53,9 +54,11 @@ class ConfounderAwareRecommender(ContextRecommender):
         self.bn = nn.BatchNorm1d(num_features=self.embedding_size)
         self.loss = nn.BCEWithLogitsLoss()
 
-    def matching(self, interaction):
+    def matching(self, interaction, embeddings=None):
         """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings, batch-normalized."""
-        return self.bn(self.bi_interaction(self.concat_embed_input_fields(interaction)))
+        if embeddings is None:
+            embeddings = self.concat_embed_input_fields(interaction)
+        return self.bn(self.bi_interaction(embeddings))
 
     def first_order(self, interaction):
         """The linear term Σ w_f + b over the same fields as the backbone, shape [batch]."""
@@ -64,6 +67,28 @@ class ConfounderAwareRecommender(ContextRecommender):
     def confounder_index(self, interaction):
         """Expert index 0..K-1 of each row (RecBole ids are 1..K; 0 is padding)."""
         return interaction[self.CONFOUNDER].long() - 1
+
+    def with_confounder(self, interaction, index):
+        """A copy of ``interaction`` in which every row has confounder value ``index`` (0..K-1)."""
+        forced = Interaction(dict(interaction.interaction))
+        forced[self.CONFOUNDER] = torch.full_like(interaction[self.CONFOUNDER], index + 1)
+        return forced
+
+    def enumerate_confounder(self, interaction, score):
+        """``score`` of every row under every confounder value: [batch, K], one full evaluation per value."""
+        return torch.stack(
+            [score(self.with_confounder(interaction, a)) for a in range(self.num_confounder_values)], dim=1
+        )
+
+    def confounder_rows(self, table, field_names, index):
+        """Rows of a RecBole ``FMEmbedding`` holding the confounder's values ``index`` (0..K-1)."""
+        offset = int(table.offsets[field_names.index(self.CONFOUNDER)])
+        return table.embedding(index + 1 + offset)
+
+    def prior_average(self, table, field_names):
+        """Σ_a P(a)·row(a) of the confounder's rows in a RecBole ``FMEmbedding``: [dim]."""
+        every_value = torch.arange(self.num_confounder_values, device=self.confounder_prior.device)
+        return self.confounder_prior @ self.confounder_rows(table, field_names, every_value)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Embedding, nn.Linear)):

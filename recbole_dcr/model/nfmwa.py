@@ -19,5 +19,9 @@ class NFMWA(ConfounderAwareRecommender):
         self.mlp = ExpertMLPs(1, self.embedding_size, config["mlp_hidden_size"], config["dropout_prob"])
         self.apply(self._init_weights)
 
+    def head(self, m):
+        """NFM's deep part: the MLP's logit for matching vectors m."""
+        return self.mlp.all_experts(m)[:, 0]
+
     def forward(self, interaction):
-        return self.mlp.all_experts(self.matching(interaction))[:, 0] + self.first_order(interaction)
+        return self.head(self.matching(interaction)) + self.first_order(interaction)
