@@ -26,7 +26,7 @@ setup(
         "ray<=2.6.3",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", "hyperopt==0.2.5"],
         "hyper": ["hyperopt==0.2.5"],
     },
     scripts=["run_recbole_dcr.py"],

@@ -49,7 +49,8 @@ def tiny_dataset(tmp_path):
     return str(tmp_path / "data"), splits, items
 
 
-def tiny_config(data_path, tmp_path, model="DCRMoE", dataset="tiny", **overrides):
+def tiny_config_dict(data_path, tmp_path, **overrides):
+    """Config for the tiny pre-split datasets: small model, few epochs, quiet, files under tmp_path."""
     config_dict = {
         "data_path": data_path,
         "benchmark_filename": ["train", "valid", "test"],
@@ -64,4 +65,8 @@ def tiny_config(data_path, tmp_path, model="DCRMoE", dataset="tiny", **overrides
         "seed": 7,
     }
     config_dict.update(overrides)
-    return Config(model=model, dataset=dataset, config_dict=config_dict)
+    return config_dict
+
+
+def tiny_config(data_path, tmp_path, model="DCRMoE", dataset="tiny", **overrides):
+    return Config(model=model, dataset=dataset, config_dict=tiny_config_dict(data_path, tmp_path, **overrides))

@@ -12,27 +12,14 @@ import pytest
 from recbole_dcr import objective_function, run_recbole_dcr
 from recbole_dcr.config import Config
 from recbole_dcr.data.simulator import SIM_KEYS, ensure_simulated_dataset, simulate
-from tests.conftest import INTER_HEADER, random_confounded_rows, write_atomic
+from tests.conftest import INTER_HEADER, random_confounded_rows, tiny_config_dict, write_atomic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_KEYS = {"best_valid_score", "valid_score_bigger", "best_valid_result", "test_result"}
 
 
 def _config_dict(data_path, tmp_path, **extra):
-    config = {
-        "data_path": data_path,
-        "benchmark_filename": ["train", "valid", "test"],
-        "checkpoint_dir": str(tmp_path / "saved"),
-        "show_progress": False,
-        "epochs": 2,
-        "train_batch_size": 64,
-        "topk": [3],
-        "valid_metric": "NDCG@3",
-        "mlp_hidden_size": [16, 8],
-        "state": "WARNING",
-    }
-    config.update(extra)
-    return config
+    return tiny_config_dict(data_path, tmp_path, **{"topk": [3], "state": "WARNING", **extra})
 
 
 ALL_MODELS = ["DCRMoE", "DCRNFM", "NWGMDCR", "MoE", "NFMWA", "NFMWOA", "IPW", "FairGo", "CR"]
