@@ -1,13 +1,18 @@
 """Install recbole-dcr: Deconfounding Causal Recommendation as a RecBole plugin."""
 
+import re
+
 from setuptools import find_packages, setup
 
 with open("README.md", encoding="utf-8") as readme:
     long_description = readme.read()
 
+with open("recbole_dcr/version.py", encoding="utf-8") as version_file:
+    version = re.search(r'__version__ = "([^"]+)"', version_file.read()).group(1)
+
 setup(
     name="recbole-dcr",
-    version="0.1.0",
+    version=version,
     description="Deconfounding Causal Recommendation (DCR, DCR-MoE) for RecBole",
     long_description=long_description,
     long_description_content_type="text/markdown",

@@ -19,6 +19,8 @@ from torch import nn
 from tqdm import tqdm
 
 from recbole_dcr.data.dataloader import UserRankingEvalDataLoader, scatter_scores, strict_ranking_scores
+from recbole_dcr.data.dataset import dataset_fingerprint
+from recbole_dcr.version import __version__
 
 CHECKPOINT_FORMAT = "recbole_dcr-checkpoint-1"
 RANKING_METRICS = {"recall", "map", "ndcg", "precision", "mrr", "hit"}
@@ -58,6 +60,11 @@ class DCRTrainer(Trainer):
                 f"use any of Recall, MAP, NDCG, Precision, MRR, Hit."
             )
         super().__init__(config, model)
+        self.dataset_fingerprint = None  # set by fit() from the training split
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        self.dataset_fingerprint = dataset_fingerprint(train_data._dataset)
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
     def _optimized_parameters(self):
         """Parameters the main optimizer updates (all of the model's, unless a subclass says otherwise)."""
@@ -86,6 +93,10 @@ class DCRTrainer(Trainer):
             "model": self.config["model"],
             "dataset": self.config["dataset"],
             "config": config_to_json(self.config),
+            # what load_data_and_model needs to rebuild the same Config and check the data's id mappings
+            "external_config": json.dumps(self.config.external_config_dict, default=str, sort_keys=True),
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "recbole_dcr_version": __version__,
             "epoch": int(epoch),
             "cur_step": int(self.cur_step),
             "best_valid_score": float(self.best_valid_score),

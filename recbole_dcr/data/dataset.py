@@ -6,6 +6,7 @@ feature A whose training frequencies give P(a) (eq. 2 of the DCR paper).  Bad da
 at load time with one message naming the file, the column and the fix.
 """
 
+import hashlib
 import os
 
 import numpy as np
@@ -184,3 +185,11 @@ class DCRDataset(Dataset):
                     f"rows with an untrained embedding or expert."
                 )
         return datasets
+
+
+def dataset_fingerprint(dataset):
+    """{token field: [number of tokens, sha1 of the token list]}: the id mappings a model was trained with."""
+    return {
+        str(field): [len(tokens), hashlib.sha1("\n".join(map(str, tokens)).encode("utf-8")).hexdigest()]
+        for field, tokens in sorted(dataset.field2id_token.items())
+    }
