@@ -9,6 +9,8 @@ RecBole's defaults, below the user's config files, dicts and command line.
 
 import os
 
+import recbole
+import yaml
 from recbole.config import Config as RecBoleConfig
 
 DEFAULT_DATASET = "dcr_sim"  # the embedded simulator, generated on first use
@@ -50,9 +52,18 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         folder = properties_dir()
+        model_files = [os.path.join(folder, "model", f"{model}.yaml")]
+        base_key = getattr(model_class, "base_model_key", None)
+        if base_key:
+            # A wrapper (DCR) also takes the defaults of the model it wraps, below its own.
+            with open(model_files[0], encoding="utf-8") as f:
+                wrapper_defaults = yaml.load(f.read(), Loader=self.yaml_loader) or {}
+            base = self.external_config_dict.get(base_key, wrapper_defaults.get(base_key))
+            recbole_base_file = os.path.join(os.path.dirname(recbole.__file__), "properties", "model", f"{base}.yaml")
+            model_files = [recbole_base_file, os.path.join(folder, "model", f"{base}.yaml")] + model_files
         for path in (
             os.path.join(folder, "overall.yaml"),
-            os.path.join(folder, "model", f"{model}.yaml"),
+            *model_files,
             os.path.join(folder, "dataset", f"{dataset}.yaml"),
         ):
             if os.path.isfile(path):

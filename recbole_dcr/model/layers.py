@@ -30,39 +30,18 @@ class _DatasetWithoutFields:
         return getattr(self._dataset, name)
 
 
-class ConfounderAwareRecommender(ContextRecommender):
-    """NFM backbone m = f_Θ(u, x) shared by every recbole_dcr model, plus the confounder's bookkeeping.
+class ConfounderPlumbing:
+    """The confounder's bookkeeping, shared by every recbole_dcr model: P(a), value indices, enumeration.
 
-    Subclasses set ``confounder_as_input``: True feeds A to the backbone like any other field
-    (P(Y|U,X,A)); False keeps A out of the backbone (NFM-WOA, and DCR-MoE whose experts handle A).
-    ``confounder_prior`` (P(a), eq. 2, from the training split) is a buffer, so it is saved and
-    loaded with the model's weights.
+    ``confounder_prior`` (P(a), eq. 2, from the training split the model is built on) is a buffer,
+    so it is saved and loaded with the model's weights.
     """
 
-    confounder_as_input = True
-
-    def __init__(self, config, dataset):
-        confounder = config["CONFOUNDER_FIELD"]
-        features = dataset if self.confounder_as_input else _DatasetWithoutFields(dataset, [confounder])
-        super().__init__(config, features)
-        self.CONFOUNDER = confounder
+    def _init_confounder(self, config, dataset):
+        self.CONFOUNDER = config["CONFOUNDER_FIELD"]
         prior = dataset.confounder_prior().float()
         self.num_confounder_values = len(prior)
         self.register_buffer("confounder_prior", prior)
-
-        self.bi_interaction = BaseFactorizationMachine(reduce_sum=False)
-        self.bn = nn.BatchNorm1d(num_features=self.embedding_size)
-        self.loss = nn.BCEWithLogitsLoss()
-
-    def matching(self, interaction, embeddings=None):
-        """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings, batch-normalized."""
-        if embeddings is None:
-            embeddings = self.concat_embed_input_fields(interaction)
-        return self.bn(self.bi_interaction(embeddings))
-
-    def first_order(self, interaction):
-        """The linear term Σ w_f + b over the same fields as the backbone, shape [batch]."""
-        return self.first_order_linear(interaction).squeeze(-1)
 
     def confounder_index(self, interaction):
         """Expert index 0..K-1 of each row (RecBole ids are 1..K; 0 is padding)."""
@@ -89,6 +68,36 @@ class ConfounderAwareRecommender(ContextRecommender):
         """Σ_a P(a)·row(a) of the confounder's rows in a RecBole ``FMEmbedding``: [dim]."""
         every_value = torch.arange(self.num_confounder_values, device=self.confounder_prior.device)
         return self.confounder_prior @ self.confounder_rows(table, field_names, every_value)
+
+
+class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
+    """NFM backbone m = f_Θ(u, x) shared by the recbole_dcr models, plus the confounder's bookkeeping.
+
+    Subclasses set ``confounder_as_input``: True feeds A to the backbone like any other field
+    (P(Y|U,X,A)); False keeps A out of the backbone (NFM-WOA, and DCR-MoE whose experts handle A).
+    """
+
+    confounder_as_input = True
+
+    def __init__(self, config, dataset):
+        confounder = config["CONFOUNDER_FIELD"]
+        features = dataset if self.confounder_as_input else _DatasetWithoutFields(dataset, [confounder])
+        super().__init__(config, features)
+        self._init_confounder(config, dataset)
+
+        self.bi_interaction = BaseFactorizationMachine(reduce_sum=False)
+        self.bn = nn.BatchNorm1d(num_features=self.embedding_size)
+        self.loss = nn.BCEWithLogitsLoss()
+
+    def matching(self, interaction, embeddings=None):
+        """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings, batch-normalized."""
+        if embeddings is None:
+            embeddings = self.concat_embed_input_fields(interaction)
+        return self.bn(self.bi_interaction(embeddings))
+
+    def first_order(self, interaction):
+        """The linear term Σ w_f + b over the same fields as the backbone, shape [batch]."""
+        return self.first_order_linear(interaction).squeeze(-1)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Embedding, nn.Linear)):
