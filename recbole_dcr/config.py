@@ -56,8 +56,10 @@ class Config(RecBoleConfig):
         base_key = getattr(model_class, "base_model_key", None)
         if base_key:
             # A wrapper (DCR) also takes the defaults of the model it wraps, below its own.
-            with open(model_files[0], encoding="utf-8") as f:
-                wrapper_defaults = yaml.load(f.read(), Loader=self.yaml_loader) or {}
+            wrapper_defaults = {}
+            if os.path.isfile(model_files[0]):
+                with open(model_files[0], encoding="utf-8") as f:
+                    wrapper_defaults = yaml.load(f.read(), Loader=self.yaml_loader) or {}
             base = self.external_config_dict.get(base_key, wrapper_defaults.get(base_key))
             recbole_base_file = os.path.join(os.path.dirname(recbole.__file__), "properties", "model", f"{base}.yaml")
             model_files = [recbole_base_file, os.path.join(folder, "model", f"{base}.yaml")] + model_files

@@ -62,6 +62,7 @@ def tiny_config_dict(data_path, tmp_path, **overrides):
         "topk": [3, 5],
         "valid_metric": "NDCG@3",
         "mlp_hidden_size": [16, 8],
+        "expert_hidden_size": [16, 8],
         "seed": 7,
     }
     config_dict.update(overrides)

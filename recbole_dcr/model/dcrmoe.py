@@ -4,8 +4,10 @@ Reference: Xiangnan He, Yang Zhang, Fuli Feng, Chonggang Song, Lingling Yi, Guoh
 Yongdong Zhang, "Addressing Confounding Feature Issue for Causal Recommendation", ACM TOIS 2022,
 sec. 3.3 and Algorithm 1.
 
-A shared NFM backbone turns (U, X) — never A — into the matching vector m; expert a maps m to
-f(u, x, a).  Training fits each row with the expert of its own a (eq. 3).  Inference:
+A shared backbone turns (U, X) — never A — into the matching vector m; expert a maps m to
+f(u, x, a).  ``backbone`` is NFM (the paper's embedding + bi-interaction layers) or any RecBole model
+with an adapter in :mod:`recbole_dcr.model.backbones` (FM, DeepFM, WideDeep, DCN, DCNV2, xDeepFM,
+AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inference:
 
 * ``inference: do`` (default) — backdoor adjustment P(y=1|u, do(x)) = Σ_a P(a)·f(u, x, a) (eq. 4),
   all K experts in one batched pass;
@@ -14,23 +16,36 @@ f(u, x, a).  Training fits each row with the expert of its own a (eq. 3).  Infer
 
 import torch
 
-from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs
+from recbole_dcr.model.backbones import make_backbone
+from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs, _DatasetWithoutFields
 
 
 class DCRMoE(ConfounderAwareRecommender):
-    """NFM backbone over (U, X) with one MLP expert per confounder value."""
+    """A backbone over (U, X) (NFM by default) with one MLP expert per confounder value."""
 
     confounder_as_input = False
+    base_model_key = "backbone"  # Config also loads the backbone's RecBole yaml (cross layers, CIN sizes, ...)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.inference = config["inference"]
         if self.inference not in ("do", "condition"):
             raise ValueError(f"inference must be 'do' or 'condition', got {self.inference!r}")
+        self.backbone = None  # NFM: the built-in embedding + bi-interaction layers
+        if config["backbone"] != "NFM":
+            without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER])
+            self.backbone = make_backbone(config["backbone"], config, without_confounder)
+            self.backbone.share_feature_tables(self)
+        matching_size = self.embedding_size if self.backbone is None else self.backbone.output_size
         self.experts = ExpertMLPs(
-            self.num_confounder_values, self.embedding_size, config["mlp_hidden_size"], config["dropout_prob"]
+            self.num_confounder_values, matching_size, config["expert_hidden_size"], config["dropout_prob"]
         )
         self.apply(self._init_weights)
+
+    def matching(self, interaction, embeddings=None):
+        if self.backbone is None:
+            return super().matching(interaction, embeddings)
+        return self.backbone(interaction)
 
     def forward(self, interaction):
         """Logit of f(u, x, a) with each row's observed a."""
