@@ -11,7 +11,7 @@ from recbole_dcr.data.dataloader import UserRankingEvalDataLoader
 from recbole_dcr.data.dataset import DCRDataset
 from recbole_dcr.data.simulator import ensure_simulated_dataset
 
-SIMULATED_DATASETS = {"dcr_sim"}
+SIMULATED_DATASETS = {"dcr_sim", "dcr_sim2"}
 
 
 def get_model(model_name):

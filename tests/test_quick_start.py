@@ -80,7 +80,7 @@ def test_cli_runs_with_overrides_and_prints_test_metrics(model, tiny_dataset, tm
 
 def test_plugin_yaml_defaults_and_priority(tmp_path):
     config = Config(model="DCRMoE", dataset="dcr_sim", config_dict={"embedding_size": 8})
-    assert config["inference"] == "do" and config["mlp_hidden_size"] == [256, 128]
+    assert config["inference"] == "do" and config["expert_hidden_size"] == [256, 128] and config["backbone"] == "NFM"
     assert config["embedding_size"] == 8  # config_dict beats properties/model/DCRMoE.yaml
     assert config["learner"] == "adagrad" and config["LABEL_FIELD"] == "finish"
     assert config["metrics"] == ["Recall", "MAP", "NDCG"]  # plugin overall.yaml beats RecBole's context defaults

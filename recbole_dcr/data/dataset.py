@@ -16,6 +16,9 @@ from recbole.data.dataset import Dataset
 from recbole.utils import FeatureSource, FeatureType
 
 
+JOINT_SEPARATOR = "+"  # name of the joint field of several confounders: "duration_level+cover_level"
+
+
 class DatasetError(ValueError):
     """Atomic files that recbole_dcr cannot use; the message says which file, column and fix."""
 
@@ -34,7 +37,12 @@ class DCRDataset(Dataset):
         super()._get_field_from_config()
         self.train_label_field = self.config["LABEL_FIELD"]
         self.eval_label_field = self.config["EVAL_LABEL_FIELD"] or self.train_label_field
-        self.confounder_field = self.config["CONFOUNDER_FIELD"]
+        # Several confounders are adjusted for jointly: their observed combinations form one field.
+        listed = self.config["CONFOUNDER_FIELD"]
+        self.confounder_components = list(listed) if isinstance(listed, (list, tuple)) else [listed]
+        self.confounder_field = (
+            JOINT_SEPARATOR.join(self.confounder_components) if len(self.confounder_components) > 1 else listed
+        )
         labels_as_features = {self.train_label_field, self.eval_label_field} & set(self.config["numerical_features"] or [])
         if labels_as_features:
             raise DatasetError(
@@ -75,26 +83,45 @@ class DCRDataset(Dataset):
                 )
             self._check_binary(field, key, inter_files)
 
-        conf = self.confounder_field
-        if conf is None:
+        if None in self.confounder_components or not self.confounder_components:
             raise DatasetError("CONFOUNDER_FIELD is not set. Fix: name the token field of the confounding feature.")
         item_file = os.path.join(dataset_path, f"{token}.item")
-        if conf in self.inter_feat:
-            where = inter_name
-        elif self.item_feat is not None and conf in self.item_feat:
-            where = item_file
-        else:
+        places = {}
+        for conf in self.confounder_components:
+            if conf in self.inter_feat:
+                places[conf] = inter_name
+            elif self.item_feat is not None and conf in self.item_feat:
+                places[conf] = item_file
+            else:
+                raise DatasetError(
+                    f"{inter_name} and {item_file}: no column '{conf}' (CONFOUNDER_FIELD). Fix: add it as "
+                    f"'{conf}:token' to {os.path.basename(item_file)} (or the .inter files), or set CONFOUNDER_FIELD "
+                    f"to an existing token field."
+                )
+            if self.field2type[conf] != FeatureType.TOKEN:
+                raise DatasetError(
+                    f"{places[conf]}: column '{conf}' (CONFOUNDER_FIELD) is declared ':{self.field2type[conf].value}'; "
+                    f"DCR needs a discrete confounder. Fix: discretize it into K bins and declare it '{conf}:token'."
+                )
+        if len(set(places.values())) > 1:
             raise DatasetError(
-                f"{inter_name} and {item_file}: no column '{conf}' (CONFOUNDER_FIELD). Fix: add it as "
-                f"'{conf}:token' to {os.path.basename(item_file)} (or the .inter files), or set CONFOUNDER_FIELD "
-                f"to an existing token field."
+                f"CONFOUNDER_FIELD {self.confounder_components}: {places} — several confounders must all be item "
+                f"fields or all interaction fields. Fix: move them into the same file."
             )
-        if self.field2type[conf] != FeatureType.TOKEN:
-            raise DatasetError(
-                f"{where}: column '{conf}' (CONFOUNDER_FIELD) is declared ':{self.field2type[conf].value}'; "
-                f"DCR needs a discrete confounder. Fix: discretize it into K bins and declare it '{conf}:token'."
-            )
-        self._confounder_file = where
+        self._confounder_file = next(iter(places.values()))
+        if len(self.confounder_components) > 1:
+            self._add_joint_confounder(self.inter_feat if self._confounder_file == inter_name else self.item_feat)
+
+    def _add_joint_confounder(self, feat):
+        """One token per observed combination of the confounders' values, e.g. '3|1' for (3, 1)."""
+        parts = [feat[c] for c in self.confounder_components]
+        joint = parts[0].astype(str)
+        for part in parts[1:]:
+            joint = joint + "|" + part.astype(str)
+        missing = pd.concat([p.isna() for p in parts], axis=1).any(axis=1)
+        feat[self.confounder_field] = joint.where(~missing)
+        first = self.confounder_components[0]
+        self.set_field_property(self.confounder_field, FeatureType.TOKEN, self.field2source[first], 1)
 
     def _check_binary(self, field, key, inter_files):
         values = self.inter_feat[field].to_numpy()
@@ -130,6 +157,11 @@ class DCRDataset(Dataset):
         return [field for field in super().fields(ftype, source) if field not in hidden]
 
     # ------------------------------------------------------------------ the confounder
+    @property
+    def confounder_parts(self):
+        """The fields that make up the joint confounder when CONFOUNDER_FIELD lists several (else empty)."""
+        return self.confounder_components if len(self.confounder_components) > 1 else []
+
     @property
     def num_confounder_values(self):
         """K: the number of distinct confounder values (RecBole's padding token excluded)."""

@@ -37,6 +37,8 @@ SIM_KEYS = {
     "sim_finish_bias": 0.0,
     "sim_match_on_like": 2.0,  # weight of M in the evaluation label's logit
     "sim_like_bias": -4.8,  # sets the like rate (a few percent)
+    "sim_second_confounder_values": 0,  # K2 > 0 adds a second confounder cover_level (e.g. a clickbait cover)
+    "sim_second_confounder_on_finish": 0.6,  # its direct effect on the training label, like A's
 }
 
 
@@ -79,6 +81,13 @@ def simulate(params):
     # Shorter videos (low level) are finished more often, whatever the user thinks of them.
     length_effect = params["sim_confounder_on_finish"] * (1.0 - 2.0 * level / (k - 1))
     finish_logit = params["sim_match_on_finish"] * match + length_effect + params["sim_finish_bias"]
+    k2 = params["sim_second_confounder_values"]
+    if k2:
+        # A second confounder, also set by the creator's habits and also pushing finish, not like.
+        creator_cover = rng.integers(0, k2, size=n_creators)
+        item_cover = np.where(rng.random(n_items) < 0.8, creator_cover[item_creator], rng.integers(0, k2, size=n_items))
+        cover = item_cover[items]
+        finish_logit = finish_logit + params["sim_second_confounder_on_finish"] * (2.0 * cover / max(k2 - 1, 1) - 1.0)
     like_logit = params["sim_match_on_like"] * match + params["sim_like_bias"]
     finish = (rng.random(len(users)) < 1 / (1 + np.exp(-finish_logit))).astype(np.int8)
     like = (rng.random(len(users)) < 1 / (1 + np.exp(-like_logit))).astype(np.int8)
@@ -87,6 +96,8 @@ def simulate(params):
     item = pd.DataFrame(
         {"item_id:token": np.arange(n_items), "duration_level:token": item_level, "category:token": item_category}
     )
+    if k2:
+        item["cover_level:token"] = item_cover
     stats = {
         "users": n_users,
         "items": n_items,
@@ -97,6 +108,9 @@ def simulate(params):
         "rho1_confounder_vs_train_label": float(np.corrcoef(level, finish)[0, 1]),
         "rho2_confounder_vs_eval_label": float(np.corrcoef(level, like)[0, 1]),
     }
+    if k2:
+        stats["rho1_second_confounder_vs_train_label"] = float(np.corrcoef(cover, finish)[0, 1])
+        stats["rho2_second_confounder_vs_eval_label"] = float(np.corrcoef(cover, like)[0, 1])
     return inter, item, match, stats
 
 

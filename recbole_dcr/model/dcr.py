@@ -18,7 +18,7 @@ from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import InputType, ModelType
 from torch import nn
 
-from recbole_dcr.model.layers import ConfounderPlumbing
+from recbole_dcr.model.layers import ConfounderPlumbing, _DatasetWithoutFields
 
 INFERENCES = ("enumerate", "nwgm", "condition")
 
@@ -37,7 +37,8 @@ class DCR(ConfounderPlumbing, AbstractRecommender):
         self.inference = config["dcr_inference"]
         if self.inference not in INFERENCES:
             raise ValueError(f"dcr_inference must be one of {INFERENCES}, got {self.inference!r}")
-        self.base = get_model(config["base_model"])(config, dataset)
+        # several confounders enter the base model as their joint field only
+        self.base = get_model(config["base_model"])(config, _DatasetWithoutFields(dataset, dataset.confounder_parts))
         self._init_confounder(config, dataset)
         if self.inference == "nwgm":
             self._check_nwgm_possible()

@@ -33,7 +33,7 @@ class DCRMoE(ConfounderAwareRecommender):
             raise ValueError(f"inference must be 'do' or 'condition', got {self.inference!r}")
         self.backbone = None  # NFM: the built-in embedding + bi-interaction layers
         if config["backbone"] != "NFM":
-            without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER])
+            without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER, *dataset.confounder_parts])
             self.backbone = make_backbone(config["backbone"], config, without_confounder)
             self.backbone.share_feature_tables(self)
         matching_size = self.embedding_size if self.backbone is None else self.backbone.output_size

@@ -38,7 +38,7 @@ class ConfounderPlumbing:
     """
 
     def _init_confounder(self, config, dataset):
-        self.CONFOUNDER = config["CONFOUNDER_FIELD"]
+        self.CONFOUNDER = dataset.confounder_field  # the joint field when CONFOUNDER_FIELD lists several
         prior = dataset.confounder_prior().float()
         self.num_confounder_values = len(prior)
         self.register_buffer("confounder_prior", prior)
@@ -80,9 +80,9 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
     confounder_as_input = True
 
     def __init__(self, config, dataset):
-        confounder = config["CONFOUNDER_FIELD"]
-        features = dataset if self.confounder_as_input else _DatasetWithoutFields(dataset, [confounder])
-        super().__init__(config, features)
+        # Several confounders enter as their joint field only, so that fixing it fixes all of them.
+        hidden = list(dataset.confounder_parts) + ([] if self.confounder_as_input else [dataset.confounder_field])
+        super().__init__(config, _DatasetWithoutFields(dataset, hidden))
         self._init_confounder(config, dataset)
 
         self.bi_interaction = BaseFactorizationMachine(reduce_sum=False)
