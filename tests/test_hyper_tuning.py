@@ -27,3 +27,24 @@ def test_exhaustive_hyper_tuning_over_plugin_model(tiny_dataset, tmp_path, monke
     assert len(tuner.params2result) == 4
     assert set(tuner.best_params) == {"learning_rate", "inference"}
     assert all("ndcg@3" in result["test_result"] for result in tuner.params2result.values())
+
+
+def test_run_hyper_script_lists_every_trial_and_the_best(tiny_dataset, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    data_path, _, _ = tiny_dataset
+    out = tmp_path / "hyper.txt"
+    cmd = [sys.executable, os.path.join(repo, "run_hyper.py"), "--model=DCRMoE", "--dataset=tiny",
+           f"--params_file={os.path.join(repo, 'hyper', 'tiny.hyper')}", f"--output_file={out}",
+           f"--data_path={data_path}", "--benchmark_filename=['train','valid','test']", "--epochs=1", "--topk=[3]",
+           "--valid_metric=NDCG@3", "--expert_hidden_size=[8]"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=repo), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = out.read_text()
+    assert text.count("Test result:") == 5  # four trials, then the best again
+    best = text.split("Best (by validation):\n")[1].splitlines()[0]
+    assert best.startswith("inference:") and "learning_rate:" in best
