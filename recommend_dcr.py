@@ -8,6 +8,7 @@ items listed in a file (--candidates=items.txt, one raw id a line), or each user
 """
 
 import argparse
+import warnings
 import glob
 import os
 
@@ -33,6 +34,7 @@ def read_ids(text_or_file):
 
 
 if __name__ == "__main__":
+    warnings.filterwarnings("ignore", message="A value is trying to be set on a copy", category=FutureWarning)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="saved", help="checkpoint file, or a folder (newest .pth)")
     parser.add_argument("--users", required=True, help="comma-separated raw user ids, or a file with one per line")

@@ -8,6 +8,7 @@ simulator's true match) is added.  Other --key=value flags reach RecBole's Confi
 """
 
 import argparse
+import warnings
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from recbole_dcr.experiments import markdown_report, oracle_row, run_models
 ALL_MODELS = "DCRMoE,DCRNFM,NWGMDCR,MoE,NFMWA,NFMWOA,IPW,FairGo,CR"
 
 if __name__ == "__main__":
+    warnings.filterwarnings("ignore", message="A value is trying to be set on a copy", category=FutureWarning)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=ALL_MODELS, help="comma-separated model names")
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: dcr_sim)")

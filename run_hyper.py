@@ -9,6 +9,7 @@ Other --key=value flags reach RecBole's Config as usual (e.g. --epochs=20).
 """
 
 import argparse
+import warnings
 import os
 
 from recbole.trainer import HyperTuning
@@ -48,6 +49,7 @@ def tune(model, dataset, config_files, params_file, output_file, algo="exhaustiv
 
 
 if __name__ == "__main__":
+    warnings.filterwarnings("ignore", message="A value is trying to be set on a copy", category=FutureWarning)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", "-m", default="DCRMoE")
     parser.add_argument("--dataset", "-d", default=None, help="default: dcr_sim")

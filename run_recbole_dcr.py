@@ -5,10 +5,12 @@
 """
 
 import argparse
+import warnings
 
 from recbole_dcr.quick_start import run_recbole_dcr
 
 if __name__ == "__main__":
+    warnings.filterwarnings("ignore", message="A value is trying to be set on a copy", category=FutureWarning)
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", "-m", type=str, default="DCRMoE", help="name of models")
     parser.add_argument("--dataset", "-d", type=str, default=None, help="name of datasets (default: dcr_sim)")

@@ -142,6 +142,7 @@ def recommend(model, dataset, train, users, candidates="all", topk=10, exclude_t
         pairs += len(segment[1])
     if batch:
         score_batch(batch)
+        progress.update(sum(last for _, _, last in batch))
     progress.close()
 
     results = []
