@@ -40,6 +40,12 @@ def train_and_time(model_name, overrides):
     return dict(result), (time.perf_counter() - start) * 1e6 / rows
 
 
+def write(path, lines):
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", default="NFM,FM,DeepFM,WideDeep,DCN,DCNV2,xDeepFM,AutoInt")
@@ -61,11 +67,8 @@ def main():
             lines.append(f"| {backbone} | {variant} | {result['recall@10']:.4f} | {result['map@10']:.4f} | "
                          f"{result['ndcg@10']:.4f} | {seconds:.1f} |")
             print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    with open(args.out + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(args.out + ".tmp", args.out)
-    print(text)
+            write(args.out, lines)  # after every row: a long run that is cut short keeps what it measured
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
