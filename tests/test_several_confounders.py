@@ -93,3 +93,33 @@ def test_do_score_sums_over_joint_values(tmp_path, monkeypatch):
         expected = sum(model.confounder_prior[a] * model.predict(model.with_confounder(batch, a))
                        for a in range(model.num_confounder_values))
     torch.testing.assert_close(do, expected)
+
+
+@pytest.mark.parametrize("experts", ["joint", "factored"])
+def test_joint_and_factored_experts_do_the_backdoor_sum(experts, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    small = {"sim_users": 40, "sim_items": 60, "sim_rows_per_user": 30, "sim_creators": 8}
+    from recbole_dcr.config import Config
+
+    config = Config(model="DCRMoE", dataset="dcr_sim2",
+                    config_dict={"data_path": str(tmp_path), "confounder_experts": experts, **small})
+    train, _, _ = data_preparation(config, create_dataset(config))
+    model = get_model("DCRMoE")(config, train._dataset)
+    assert model.factored == (experts == "factored")
+    batch = next(iter(train))
+    model.train()
+    model.calculate_loss(batch).backward()
+    if model.factored:  # each row trains one expert per confounder: its own value's
+        levels = train._dataset.num("duration_level") - 1
+        assert model.part_experts[0].num_experts == levels and model.part_experts[1].num_experts == 3
+        parts = model.part_index[model.confounder_index(batch)]
+        used = set(parts[:, 0].tolist())
+        grads = model.part_experts[0].biases[-1].grad.flatten()
+        assert all((grads[k] != 0) == (k in used) for k in range(levels))
+    model.eval()
+    with torch.no_grad():
+        do = model.predict(batch)
+        model.inference = "condition"
+        expected = sum(model.confounder_prior[a] * model.predict(model.with_confounder(batch, a))
+                       for a in range(model.num_confounder_values))
+    torch.testing.assert_close(do, expected)

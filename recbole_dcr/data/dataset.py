@@ -162,6 +162,15 @@ class DCRDataset(Dataset):
         """The fields that make up the joint confounder when CONFOUNDER_FIELD lists several (else empty)."""
         return self.confounder_components if len(self.confounder_components) > 1 else []
 
+    def confounder_part_index(self):
+        """For several confounders: [K, parts] LongTensor, the 0-based value of each part in each joint value."""
+        joint_tokens = self.field2id_token[self.confounder_field][1:]
+        rows = [token.split("|") for token in joint_tokens]
+        return torch.tensor(
+            [[self.field2token_id[part][value] - 1 for part, value in zip(self.confounder_parts, row)] for row in rows],
+            dtype=torch.long,
+        )
+
     @property
     def num_confounder_values(self):
         """K: the number of distinct confounder values (RecBole's padding token excluded)."""

@@ -15,6 +15,7 @@ AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inferen
 """
 
 import torch
+from torch import nn
 
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs, _DatasetWithoutFields
@@ -37,9 +38,16 @@ class DCRMoE(ConfounderAwareRecommender):
             self.backbone = make_backbone(config["backbone"], config, without_confounder)
             self.backbone.share_feature_tables(self)
         matching_size = self.embedding_size if self.backbone is None else self.backbone.output_size
-        self.experts = ExpertMLPs(
-            self.num_confounder_values, matching_size, config["expert_hidden_size"], config["dropout_prob"]
-        )
+        hidden, dropout = config["expert_hidden_size"], config["dropout_prob"]
+        self.factored = bool(dataset.confounder_parts) and config["confounder_experts"] == "factored"
+        if self.factored:
+            # one expert set per confounder; f(u,x,a1,a2) = σ(e1_a1(m) + e2_a2(m) + first order)
+            self.register_buffer("part_index", dataset.confounder_part_index())
+            self.part_experts = nn.ModuleList(
+                ExpertMLPs(dataset.num(part) - 1, matching_size, hidden, dropout) for part in dataset.confounder_parts
+            )
+        else:
+            self.experts = ExpertMLPs(self.num_confounder_values, matching_size, hidden, dropout)
         self.apply(self._init_weights)
 
     def matching(self, interaction, embeddings=None):
@@ -50,12 +58,23 @@ class DCRMoE(ConfounderAwareRecommender):
     def forward(self, interaction):
         """Logit of f(u, x, a) with each row's observed a."""
         m = self.matching(interaction)
-        return self.experts.own_expert(m, self.confounder_index(interaction)) + self.first_order(interaction)
+        if self.factored:
+            parts = self.part_index[self.confounder_index(interaction)]
+            expert_logit = sum(e.own_expert(m, parts[:, i]) for i, e in enumerate(self.part_experts))
+        else:
+            expert_logit = self.experts.own_expert(m, self.confounder_index(interaction))
+        return expert_logit + self.first_order(interaction)
+
+    def expert_logits(self, m):
+        """Expert logit of every (joint) confounder value: [batch, K]."""
+        if not self.factored:
+            return self.experts.all_experts(m)
+        return sum(e.all_experts(m)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""
         m = self.matching(interaction)
-        return torch.sigmoid(self.experts.all_experts(m) + self.first_order(interaction).unsqueeze(-1))
+        return torch.sigmoid(self.expert_logits(m) + self.first_order(interaction).unsqueeze(-1))
 
     def predict(self, interaction):
         if self.inference == "condition":
