@@ -15,6 +15,7 @@ from logging import getLogger
 
 import pandas as pd
 import torch
+from recbole.utils import init_seed
 from torch import nn
 
 from recbole_dcr.config import Config
@@ -78,6 +79,7 @@ class TrueMatchScore(nn.Module):
 def oracle_row(dataset=None, config_file_list=None, config_dict=None):
     """The oracle's test metrics, or None when the dataset has no ``.match`` file."""
     config = Config(model="NFMWOA", dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])  # the models' split: RecBole's RS split draws from torch's RNG
     data = create_dataset(config)
     match_file = os.path.join(config["data_path"], f"{config['dataset']}.match")
     if not os.path.isfile(match_file):
