@@ -18,26 +18,21 @@ import torch
 from recbole.utils import init_logger, init_seed
 
 from recbole_dcr.config import Config
-from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_dcr.quick_start import train_and_test
 
 
 def train_and_time(model_name, overrides):
     config = Config(model=model_name, config_dict={"show_progress": False, "state": "WARNING", **overrides})
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
-    train, valid, test = data_preparation(config, create_dataset(config))
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    trainer.fit(train, valid, verbose=False)
-    result = trainer.evaluate(test)
-    model.eval()
+    result, trainer, test = train_and_test(config, verbose=False)
+    model = trainer.model.eval()
     rows, start = 0, time.perf_counter()
     with torch.no_grad():
         for interaction, *_ in test:
             model.predict(interaction.to(config["device"]))
             rows += len(interaction)
-    return dict(result), (time.perf_counter() - start) * 1e6 / rows
+    return dict(result["test_result"]), (time.perf_counter() - start) * 1e6 / rows
 
 
 def write(path, lines):
