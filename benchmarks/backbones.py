@@ -1,7 +1,7 @@
 """Backbone x {plain model, DCR-MoE, generic DCR}: test metrics and inference time on one dataset.
 
     python benchmarks/backbones.py [--backbones NFM,FM,DeepFM,WideDeep,DCN,DCNV2,xDeepFM,AutoInt]
-        [--out results/backbones.md] [--key=value ...]
+        [--out results/backbones.md] [--threads N] [--key=value ...]
 
 For each backbone: RecBole's model as is (it sees A as a feature), DCR-MoE with that backbone
 (``--backbone``), and the generic wrapper (``--model=DCR --base_model=<backbone>``, exact enumeration).
@@ -45,11 +45,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", default="NFM,FM,DeepFM,WideDeep,DCN,DCNV2,xDeepFM,AutoInt")
     parser.add_argument("--out", default="results/backbones.md")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     args, _ = parser.parse_known_args()
+    torch.set_num_threads(args.threads)
     lines = [
         "# DCR on RecBole backbones (default dataset `dcr_sim`)", "",
         f"Command: `python {' '.join(sys.argv)}`", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch thread(s), torch {torch.__version__}.", "",
         "| backbone | variant | recall@10 | map@10 | ndcg@10 | inference s / 1M candidates |", "|---|---|---|---|---|---|",
     ]
     for backbone in args.backbones.split(","):
