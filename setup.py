@@ -31,8 +31,9 @@ setup(
         "ray<=2.6.3",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis", "hyperopt==0.2.5"],
-        "hyper": ["hyperopt==0.2.5"],
+        # Ray itself comes with recbole (ray<=2.6.3); Tune needs pyarrow, and pyarrow >= 19 needs numpy 2.
+        "test": ["pytest", "hypothesis", "hyperopt==0.2.5", "pyarrow<19"],
+        "hyper": ["hyperopt==0.2.5", "pyarrow<19"],
     },
     scripts=["run_recbole_dcr.py"],
 )

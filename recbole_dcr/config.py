@@ -73,6 +73,45 @@ class Config(RecBoleConfig):
                 if os.path.basename(os.path.dirname(path)) == "dataset":
                     self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
 
+    def _init_device(self):
+        """RecBole's device set-up, except that a process group may also run on CPU (gloo).
+
+        RecBole hard-codes NCCL and ``cuda:<local_rank>``; here the backend is ``dist_backend`` (or
+        NCCL on GPU, gloo on CPU), and without a GPU every rank trains on the CPU.
+        """
+        config = self.final_config_dict
+        if "local_rank" not in config:
+            return super()._init_device()
+        import torch
+        import torch.distributed as dist
+
+        gpu_id = config["gpu_id"]
+        gpu_id = ",".join(map(str, gpu_id)) if isinstance(gpu_id, (tuple, list)) else str(gpu_id)
+        config["gpu_id"] = gpu_id
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_id
+        config.setdefault("offset", 0)
+        config.setdefault("nproc", 1)
+        on_gpu = torch.cuda.is_available() and len(gpu_id) > 0
+        if on_gpu and len(gpu_id.split(",")) < config["nproc"]:
+            raise ValueError(f"nproc={config['nproc']} processes need as many GPUs in gpu_id, got '{gpu_id}'")
+        if not dist.is_initialized():
+            dist.init_process_group(
+                backend=config.get("dist_backend") or ("nccl" if on_gpu else "gloo"),
+                rank=config["local_rank"] + config["offset"],
+                world_size=config["world_size"],
+                init_method=f"tcp://{config['ip']}:{config['port']}",
+            )
+        config["single_spec"] = False
+        if on_gpu:
+            config["device"] = torch.device("cuda", config["local_rank"])
+            torch.cuda.set_device(config["local_rank"])
+        else:
+            config["device"] = torch.device("cpu")
+        if config["local_rank"] != 0:
+            config["state"] = "error"
+            config["show_progress"] = False
+            config["verbose"] = False
+
     def _set_default_parameters(self):
         train_label = self.final_config_dict.get("TRAIN_LABEL_FIELD")
         if train_label:

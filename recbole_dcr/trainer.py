@@ -5,6 +5,8 @@ What differs from :class:`recbole.trainer.Trainer`:
 * valid/test use :class:`~recbole_dcr.data.dataloader.UserRankingEvalDataLoader` (each user's own
   rows ranked on the evaluation label) and RecBole's ``Collector``/metric classes compute the figures;
 * separate L2 coefficients for embedding tables and for the other parameters (paper, sec. 5.1.3);
+* data-parallel runs (RecBole's ``nproc``/``world_size``) also work on CPU with gloo and equal a
+  one-process run: see :mod:`recbole_dcr.distributed`;
 * checkpoints hold only tensors and plain Python values, so they load with
   ``torch.load(weights_only=True)`` (torch >= 2.6 refuses RecBole's pickled ``Config``).
 """
@@ -13,13 +15,21 @@ import json
 import os
 
 import torch
-from recbole.trainer import Trainer
+import torch.distributed as dist
+from recbole.trainer import AbstractTrainer, Trainer
 from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
 from recbole_dcr.data.dataloader import UserRankingEvalDataLoader, scatter_scores, strict_ranking_scores
 from recbole_dcr.data.dataset import dataset_fingerprint
+from recbole_dcr.distributed import (
+    CrossRankBatchNorm1d,
+    broadcast_from_first_rank,
+    broadcast_model,
+    is_distributed,
+    sum_gradients,
+)
 from recbole_dcr.version import __version__
 
 CHECKPOINT_FORMAT = "recbole_dcr-checkpoint-1"
@@ -49,7 +59,26 @@ def load_checkpoint(path, map_location="cpu"):
     return checkpoint
 
 
-class DCRTrainer(Trainer):
+# Collector entries with one row per evaluated user (or row); every rank holds its own users' rows.
+PER_USER_ENTRIES = ("rec.topk", "rec.meanrank", "rec.score", "rec.items", "data.label")
+
+
+class _DataParallelModel(AbstractTrainer):
+    """Takes the place of RecBole's DDP set-up in the MRO (``Trainer.__init__`` calls it through super()).
+
+    RecBole's own wraps the model in ``DistributedDataParallel`` with ``device_ids`` and converts to
+    ``SyncBatchNorm``, both GPU-only; see :mod:`recbole_dcr.distributed` for what is done instead.
+    """
+
+    def __init__(self, config, model):
+        self.config = config
+        self.model = model
+        if is_distributed(config):
+            CrossRankBatchNorm1d.convert(model)
+            broadcast_model(model)
+
+
+class DCRTrainer(Trainer, _DataParallelModel):
     """RecBole ``Trainer`` with per-user ranking evaluation and weights-only checkpoints."""
 
     def __init__(self, config, model):
@@ -61,10 +90,45 @@ class DCRTrainer(Trainer):
             )
         super().__init__(config, model)
         self.dataset_fingerprint = None  # set by fit() from the training split
+        if is_distributed(config):
+            # The file name holds the start time, which differs between processes; rank 0 writes it.
+            self.saved_model_file = broadcast_from_first_rank(self.saved_model_file)
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         self.dataset_fingerprint = dataset_fingerprint(train_data._dataset)
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if not is_distributed(self.config):
+            return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        return self._data_parallel_epoch(train_data, epoch_idx, loss_func or self.model.calculate_loss, show_progress)
+
+    def _data_parallel_epoch(self, train_data, epoch_idx, loss_func, show_progress):
+        """One epoch on this rank's shares: the summed gradients are those of each global batch's mean loss."""
+        self.model.train()
+        batches = (
+            tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
+            if show_progress
+            else train_data
+        )
+        total_loss = None
+        for interaction in batches:
+            interaction = interaction.to(self.device)
+            self.optimizer.zero_grad()
+            share = len(interaction) / train_data.global_batch_rows
+            losses = loss_func(interaction)
+            loss = sum(losses) if isinstance(losses, tuple) else losses
+            self._check_nan(loss)
+            (share * loss).backward()
+            sum_gradients(self.model.parameters())
+            if self.clip_grad_norm:
+                nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
+            self.optimizer.step()
+            values = tuple(l.item() for l in losses) if isinstance(losses, tuple) else losses.item()
+            total_loss = values if total_loss is None else (
+                tuple(map(sum, zip(total_loss, values))) if isinstance(values, tuple) else total_loss + values
+            )
+        return total_loss
 
     def _optimized_parameters(self):
         """Parameters the main optimizer updates (all of the model's, unless a subclass says otherwise)."""
@@ -133,11 +197,13 @@ class DCRTrainer(Trainer):
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
-        if not eval_data:
+        if eval_data is None:  # no validation split (a rank with no users of its own still takes part)
             return
         if not isinstance(eval_data, UserRankingEvalDataLoader):
             raise TypeError("DCRTrainer evaluates UserRankingEvalDataLoader batches (see recbole_dcr.data_preparation)")
         if load_best_model:
+            if is_distributed(self.config):
+                dist.barrier()  # rank 0 has written the file
             checkpoint_file = model_file or self.saved_model_file
             checkpoint = load_checkpoint(checkpoint_file, self.device)
             self.model.load_state_dict(checkpoint["state_dict"])
@@ -158,9 +224,22 @@ class DCRTrainer(Trainer):
                 strict_ranking_scores(padded), interaction, positive_u.to(self.device), positive_i.to(self.device)
             )
         self.eval_collector.model_collect(self.model)
-        result = self.evaluator.evaluate(self.eval_collector.get_data_struct())
+        struct = self.eval_collector.get_data_struct()
+        if is_distributed(self.config):
+            self._gather_users(struct)
+        result = self.evaluator.evaluate(struct)
         self.wandblogger.log_eval_metrics(result, head="eval")
         return result
+
+    @staticmethod
+    def _gather_users(struct):
+        """Every rank's per-user entries in one struct, so metrics average over all users."""
+        for key in PER_USER_ENTRIES:
+            parts = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, struct[key] if key in struct else None)
+            parts = [part for part in parts if part is not None]
+            if parts:
+                struct.set(key, torch.cat(parts, dim=0))
 
 
 class FairGoTrainer(DCRTrainer):
@@ -171,6 +250,8 @@ class FairGoTrainer(DCRTrainer):
     """
 
     def __init__(self, config, model):
+        if is_distributed(config):
+            raise ValueError("FairGo's alternating adversarial updates are not data-parallel; train it with nproc=1.")
         super().__init__(config, model)
         self.discriminator_optimizer = self._build_optimizer(
             params=model.discriminator_parameters(),

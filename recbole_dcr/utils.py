@@ -3,11 +3,10 @@
 import importlib
 from logging import getLogger
 
-from recbole.data.dataloader import TrainDataLoader
 from recbole.utils import ModelType, set_color
 from recbole.utils import get_model as recbole_get_model
 
-from recbole_dcr.data.dataloader import UserRankingEvalDataLoader
+from recbole_dcr.data.dataloader import DCRTrainDataLoader, UserRankingEvalDataLoader
 from recbole_dcr.data.dataset import DCRDataset
 from recbole_dcr.data.simulator import ensure_simulated_dataset
 
@@ -47,9 +46,9 @@ def create_dataset(config):
 
 
 def data_preparation(config, dataset):
-    """Split ``dataset`` and wrap the parts: RecBole's train loader, per-user ranking loaders for valid/test."""
+    """Split ``dataset`` and wrap the parts: training batches as RecBole's, per-user ranking for valid/test."""
     train_dataset, valid_dataset, test_dataset = dataset.build()
-    train_data = TrainDataLoader(config, train_dataset, None, shuffle=config["shuffle"])
+    train_data = DCRTrainDataLoader(config, train_dataset, shuffle=config["shuffle"])
     valid_data = UserRankingEvalDataLoader(config, valid_dataset)
     test_data = UserRankingEvalDataLoader(config, test_dataset)
     logger = getLogger()

@@ -1,4 +1,4 @@
-"""RecBole's own HyperTuning drives recbole_dcr.objective_function."""
+"""RecBole's own HyperTuning drives recbole_dcr.objective_function; run_hyper.py with hyperopt and Ray."""
 
 import pytest
 import yaml
@@ -48,3 +48,33 @@ def test_run_hyper_script_lists_every_trial_and_the_best(tiny_dataset, tmp_path)
     assert text.count("Test result:") == 5  # four trials, then the best again
     best = text.split("Best (by validation):\n")[1].splitlines()[0]
     assert best.startswith("inference:") and "learning_rate:" in best
+
+
+def test_ray_search_runs_two_trials_with_own_checkpoints(tiny_dataset, tmp_path):
+    """run_hyper.py --tool=ray on a local Ray with 2 CPUs: two trials, each with its own folder."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray.tune")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    data_path, _, _ = tiny_dataset
+    params = tmp_path / "two.hyper"
+    params.write_text("learning_rate choice [0.01,0.05]\n")
+    out, storage = tmp_path / "ray.txt", tmp_path / "ray_results"
+    # A relative data_path: the driver makes it absolute before Ray moves trials into their own folders.
+    cmd = [sys.executable, os.path.join(repo, "run_hyper.py"), "--tool=ray", "--model=DCRMoE", "--dataset=tiny",
+           f"--params_file={params}", f"--output_file={out}", "--num_cpus=2", "--cpus_per_trial=1",
+           f"--storage_path={storage}", f"--data_path={os.path.relpath(data_path, tmp_path)}",
+           "--benchmark_filename=['train','valid','test']", "--epochs=2", "--topk=[3]", "--valid_metric=NDCG@3",
+           "--expert_hidden_size=[8]"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=repo), capture_output=True, text=True,
+                          timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = out.read_text()
+    assert "learning_rate:0.01" in text and "learning_rate:0.05" in text
+    assert text.count("finished after") == 2
+    best = text.split("Best (by validation):\n")[1].splitlines()
+    assert best[0].startswith("learning_rate:") and "ndcg@3" in best[2]
+    checkpoints = sorted(str(p) for p in storage.rglob("saved/*.pth"))
+    assert len(checkpoints) == 2 and len({os.path.dirname(p) for p in checkpoints}) == 2

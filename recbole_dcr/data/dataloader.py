@@ -1,14 +1,90 @@
-"""Evaluation batches for the paper's protocol (sec. 5.1.4): rank each user's own valid/test rows.
+"""Batches for training and for the paper's evaluation protocol (sec. 5.1.4).
 
-Relevance is ``EVAL_LABEL_FIELD``; users without a positive row are skipped.  A batch holds whole
-users, so its padded score matrix (users x longest user in the batch) stays within
-``eval_batch_size`` cells and memory grows with rows, never with users x items.
+Training: the batches of RecBole's ``TrainDataLoader``, gathered from tensors joined once.
+Evaluation: each user's own valid/test rows ranked on ``EVAL_LABEL_FIELD``; users without a
+positive row are skipped.  A batch holds whole users, so its padded score matrix (users x longest
+user in the batch) stays within ``eval_batch_size`` cells and memory grows with rows, never with
+users x items.
 """
 
 import math
 
 import numpy as np
 import torch
+from recbole.data.interaction import Interaction
+from recbole.data.transform import construct_transform
+
+
+class DCRTrainDataLoader:
+    """The same batches, in the same order, as RecBole's ``TrainDataLoader`` for a seed, only faster.
+
+    RecBole indexes the interaction table and joins the item/user features anew for every batch; here
+    that join is done once for all training rows and a batch is one tensor gather per field. The
+    shuffle replays the random draws of RecBole's loader (torch ``DataLoader`` with a seeded
+    generator), so results do not depend on which loader trained a model.
+
+    Under data-parallel training every rank draws the same permutation and takes its contiguous share
+    of each global batch of ``train_batch_size`` rows; ``global_batch_rows`` is the size of the batch
+    the current share belongs to, which the trainer uses to weight the rank's loss. (A last batch with
+    fewer rows than ranks joins the one before it, the only way W processes may differ from one.)
+    """
+
+    def __init__(self, config, dataset, shuffle=True):
+        neg_sampling = config["train_neg_sample_args"] or {}
+        if neg_sampling.get("distribution", "none") != "none":
+            raise ValueError(
+                "recbole_dcr trains on the observed training label: set train_neg_sample_args to None "
+                f"(got {config['train_neg_sample_args']})."
+            )
+        self.config = config
+        self._dataset = dataset
+        self.shuffle = shuffle
+        self.batch_size = int(config["train_batch_size"])
+        self.transform = construct_transform(config)
+        self.generator = torch.Generator()
+        self.generator.manual_seed(config["seed"])
+        distributed = not config["single_spec"]
+        self.world_size = int(config["world_size"]) if distributed else 1
+        self.rank = int(config["local_rank"] + config["offset"]) if distributed else 0
+        self.global_batch_rows = 0
+        table = Interaction(dict(dataset.inter_feat.interaction))  # join() adds columns in place: join a copy
+        self._rows = dataset.join(table)
+        self.sampler = self  # RecBole's trainer calls train_data.sampler.set_epoch under DDP
+
+    def set_epoch(self, epoch):
+        """Nothing to do: every rank's generator advances in lockstep, one permutation per epoch."""
+
+    def _global_batches(self, order):
+        batches = list(order.split(self.batch_size))
+        if self.world_size > 1 and len(batches) > 1 and len(batches[-1]) < self.world_size:
+            # Every rank needs a row (BatchNorm's statistics are gathered): a last batch too short to
+            # split joins the one before it.
+            batches[-2:] = [torch.cat(batches[-2:])]
+        return batches
+
+    def __len__(self):
+        rows = len(self._rows)
+        batches = math.ceil(rows / self.batch_size)
+        if self.world_size > 1 and batches > 1 and rows - (batches - 1) * self.batch_size < self.world_size:
+            batches -= 1
+        return batches
+
+    def _epoch_order(self):
+        n = len(self._rows)
+        # torch's DataLoader draws a worker base seed first; RandomSampler then draws a permutation, and
+        # one more (unused) when it runs out at the end of the epoch.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        if not self.shuffle:
+            return torch.arange(n)
+        order = torch.randperm(n, generator=self.generator)
+        torch.randperm(n, generator=self.generator)
+        return order
+
+    def __iter__(self):
+        for batch in self._global_batches(self._epoch_order()):
+            self.global_batch_rows = len(batch)
+            share = batch.tensor_split(self.world_size)[self.rank] if self.world_size > 1 else batch
+            yield self.transform(self._dataset, self._rows[share])
 
 
 class UserRankingEvalDataLoader:
@@ -64,11 +140,22 @@ class UserRankingEvalDataLoader:
             int(lengths.max()),
         )
 
+    def _own_batches(self):
+        """All batches; under data-parallel evaluation, every W-th one (the trainer gathers the users)."""
+        if self.config["single_spec"]:
+            return self._batches
+        return self._batches[self.config["local_rank"] + self.config["offset"]::self.config["world_size"]]
+
     def __len__(self):
-        return len(self._batches)
+        return len(self._own_batches())
+
+    def __bool__(self):
+        # RecBole's fit() skips validation for a falsy loader; a rank without users of its own must
+        # still take part in gathering the others'.
+        return True
 
     def __iter__(self):
-        for rows, row_user, row_col, positive_u, positive_i, longest in self._batches:
+        for rows, row_user, row_col, positive_u, positive_i, longest in self._own_batches():
             interaction = self._dataset[rows]
             shape = (int(row_user[-1]) + 1, max(longest, self.min_width))
             yield interaction, row_user, row_col, positive_u, positive_i, shape
