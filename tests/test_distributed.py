@@ -75,3 +75,21 @@ def test_fairgo_refuses_data_parallel(tiny_dataset, tmp_path, monkeypatch):
     config_dict = tiny_config_dict(data_path, tmp_path, state="WARNING", epochs=1)
     with pytest.raises(Exception, match="FairGo"):
         run("FairGo", "tiny", config_dict=config_dict, nproc=2, port=_free_port())
+
+
+def test_cli_nproc_flag_runs_two_processes(tiny_dataset, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    data_path, _, _ = tiny_dataset
+    cmd = [sys.executable, os.path.join(repo, "run_recbole_dcr.py"), "--model=NFMWA", "--dataset=tiny", "--nproc=2",
+           f"--port={_free_port()}", "--gpu_id=", f"--data_path={data_path}",
+           "--benchmark_filename=['train','valid','test']", "--epochs=1", "--topk=[3]", "--valid_metric=NDCG@3",
+           f"--checkpoint_dir={tmp_path / 'saved'}"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=repo), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "test result" in done.stdout + done.stderr
+    assert len(list((tmp_path / "saved").glob("*.pth"))) == 1  # rank 0 alone writes the checkpoint
