@@ -14,6 +14,7 @@ validation metric. Other --key=value flags reach RecBole's Config as usual (e.g.
 """
 
 import argparse
+import sys
 import warnings
 
 from recbole_dcr.tuning import hyperopt_search, ray_search
@@ -41,13 +42,14 @@ if __name__ == "__main__":
     ray.add_argument("--reduction_factor", type=int, default=2, help="ASHA's reduction factor")
     args, _ = parser.parse_known_args()
     config_files = args.config_files.strip().split(" ") if args.config_files else None
+    command = "python " + " ".join(sys.argv)
     if args.tool == "hyperopt":
         tuner = hyperopt_search(args.model, args.dataset, config_files, args.params_file, args.output_file,
-                                args.algo, args.max_evals)
+                                args.algo, args.max_evals, command)
         print("best params:", tuner.best_params)
         print("best result:", tuner.params2result[tuner.params2str(tuner.best_params)])
     else:
         ray_search(args.model, args.dataset, config_files, args.params_file, args.output_file, args.cpus_per_trial,
                    args.gpus_per_trial, args.num_samples, args.address, args.num_cpus, args.storage_path,
-                   args.grace_period, args.reduction_factor)
+                   args.grace_period, args.reduction_factor, command)
     print(open(args.output_file, encoding="utf-8").read())

@@ -33,9 +33,13 @@ def _write(output_file, lines):
 
 
 # ---------------------------------------------------------------------------- hyperopt (RecBole)
-def hyperopt_report(tuner, output_file):
+def _header(command):
+    return [f"Command: `{command}`", ""] if command else []
+
+
+def hyperopt_report(tuner, output_file, command=None):
     """Every trial's valid and test results, then the best trial; written atomically."""
-    lines = []
+    lines = _header(command)
     for params, result in tuner.params2result.items():
         lines += [params, "Valid result:", dict2str(result["best_valid_result"]), "Test result:",
                   dict2str(result["test_result"]), ""]
@@ -45,7 +49,8 @@ def hyperopt_report(tuner, output_file):
     _write(output_file, lines)
 
 
-def hyperopt_search(model, dataset, config_files, params_file, output_file, algo="exhaustive", max_evals=100):
+def hyperopt_search(model, dataset, config_files, params_file, output_file, algo="exhaustive", max_evals=100,
+                    command=None):
     """RecBole's ``HyperTuning`` over the plugin's objective function; returns the tuner."""
     fixed = {"model": model, "show_progress": False}
     if dataset:
@@ -57,7 +62,7 @@ def hyperopt_search(model, dataset, config_files, params_file, output_file, algo
     tuner = HyperTuning(objective, algo=algo, params_file=params_file, fixed_config_file_list=config_files,
                         max_evals=max_evals, early_stop=10)
     tuner.run()
-    hyperopt_report(tuner, output_file)
+    hyperopt_report(tuner, output_file, command)
     return tuner
 
 
@@ -136,7 +141,7 @@ def _ray_trial(params, fixed, config_files, cpus, gpus):
 
 def ray_search(model, dataset, config_files, params_file, output_file, cpus_per_trial=1, gpus_per_trial=0,
                num_samples=1, address=None, num_cpus=None, storage_path="ray_results", grace_period=None,
-               reduction_factor=2):
+               reduction_factor=2, command=None):
     """Search with Ray Tune and ASHA; returns Ray's ``ResultGrid`` after writing the report.
 
     ``address``: a running Ray cluster (``auto`` or ``host:port``); without it a local Ray starts
@@ -188,15 +193,15 @@ def ray_search(model, dataset, config_files, params_file, output_file, cpus_per_
                                  verbose=1),
     )
     results = tuner.fit()
-    ray_report(results, params_file, config, output_file)
+    ray_report(results, params_file, config, output_file, command)
     return results
 
 
-def ray_report(results, params_file, config, output_file):
+def ray_report(results, params_file, config, output_file, command=None):
     """Every trial (finished, or stopped early by ASHA), then the best finished one by validation."""
     names = [name for name, _, _ in read_params_file(params_file)]
     valid_metric = config["valid_metric"].lower()
-    finished, lines = [], [f"Ray Tune + ASHA on {config['model']} / {config['dataset']}; "
+    finished, lines = [], _header(command) + [f"Ray Tune + ASHA on {config['model']} / {config['dataset']}; "
                            f"valid metric {valid_metric}", ""]
     for result in results:
         metrics, params = result.metrics or {}, {name: result.config.get(name) for name in names}
