@@ -32,7 +32,8 @@ setup(
     ],
     extras_require={
         # Ray itself comes with recbole (ray<=2.6.3); Tune needs pyarrow, and pyarrow >= 19 needs numpy 2.
-        "test": ["pytest", "hypothesis", "hyperopt==0.2.5", "pyarrow<19"],
+        "test": ["pytest", "hypothesis", "hyperopt==0.2.5", "pyarrow<19", "matplotlib>=3.7,<3.11"],
+        "analysis": ["matplotlib>=3.7,<3.11"],  # PNG plots of run_dcr_analysis.py
         "hyper": ["hyperopt==0.2.5", "pyarrow<19"],
     },
     scripts=["run_recbole_dcr.py"],
