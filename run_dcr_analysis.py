@@ -1,6 +1,6 @@
 """The paper's analyses on any prepared dataset: Markdown tables and PNG plots under one folder.
 
-    python run_dcr_analysis.py --dataset=dcr_sim --analysis=cost,groups --output_dir=results/analysis_dcr_sim
+    python run_dcr_analysis.py --dataset=dcr_sim --analysis=cost,groups,users --output_dir=results/analysis_dcr_sim
     python run_dcr_analysis.py --dataset=kwai --analysis=groups --models=DCRMoE,NFMWA,NFMWOA,IPW,CR --epochs=50
 
 Analyses:
@@ -10,6 +10,9 @@ Analyses:
   groups  Fig. 7: each model is trained (RecBole's fit, early stopping on validation), then its mean
           prediction per confounder value over the test rows, softmax-normalised over the values,
           next to GT (the mean evaluation label); one distance per model to GT; PNG + table.
+  users   Fig. 4: active users (top --active_train_share by training rows ∩ top --active_positive_share
+          by positive test labels; Kwai's 0.4 and 0.5 by default) and the other evaluated users; each
+          model's metrics on both groups and the RI of DCR-MoE; PNG bar chart + table.
 Other --key=value flags reach RecBole's Config (e.g. --epochs=20, --learning_rate=0.01).
 """
 
@@ -25,11 +28,15 @@ from recbole.utils import init_logger, init_seed
 
 from recbole_dcr.analysis import (
     COST_MODELS,
+    active_users,
     distance_to_truth,
+    evaluate_users,
     group_profile,
     inference_cost,
     plot_group_averages,
+    plot_user_groups,
     prediction_groups,
+    relative_improvement,
     write_markdown,
 )
 from recbole_dcr.config import Config
@@ -62,15 +69,26 @@ def run_cost(args, config_files, command):
     return [path]
 
 
-def run_groups(args, config_files, command):
-    profiles, distances, group_names, truth = {}, {}, None, None
-    for name in args.models.split(","):
+_TRAINED = {}
+
+
+def trained(name, args, config_files):
+    """(config, result, trainer, test dataset) of ``name``, trained once for all analyses of a run."""
+    if name not in _TRAINED:
         config = Config(model=name, dataset=args.dataset, config_file_list=config_files,
                         config_dict={"show_progress": False})
         init_seed(config["seed"], config["reproducibility"])
         init_logger(config)
         result, trainer, test_data = train_and_test(config, verbose=False)
-        test = test_data._dataset
+        print(f"{name}: test {dict(result['test_result'])}", flush=True)
+        _TRAINED[name] = (config, result, trainer, test_data._dataset)
+    return _TRAINED[name]
+
+
+def run_groups(args, config_files, command):
+    profiles, distances, group_names, truth = {}, {}, None, None
+    for name in args.models.split(","):
+        config, result, trainer, test = trained(name, args, config_files)
         scores, groups, labels = prediction_groups(trainer.model, test, config["eval_batch_size"], config["device"])
         k = test.num_confounder_values
         if truth is None:
@@ -79,16 +97,15 @@ def run_groups(args, config_files, command):
             profiles["GT"] = truth
         profiles[name] = group_profile(scores, groups, k)
         distances[name] = (distance_to_truth(profiles[name], truth), result["test_result"])
-        print(f"{name}: distance to GT {distances[name][0]:.4f}", flush=True)
+    dataset = args.dataset or "dcr_sim"
     png = os.path.join(args.output_dir, "group_averages.png")
-    plot_group_averages(png, group_names, profiles, f"Average prediction per confounder value ({args.dataset or 'dcr_sim'})")
-    valid_metric = next(iter(distances.values()))[1]
-    metric = "ndcg@10" if "ndcg@10" in valid_metric else next(iter(valid_metric))
+    plot_group_averages(png, group_names, profiles, f"Average prediction per confounder value ({dataset})")
+    metric = _headline_metric(next(iter(distances.values()))[1])
     lines = [
-        f"# Group-average predictions (paper, Fig. 7) on `{args.dataset or 'dcr_sim'}`", "", f"Command: `{command}`", "",
+        f"# Group-average predictions (paper, Fig. 7) on `{dataset}`", "", f"Command: `{command}`", "",
         "Mean prediction over the test rows of each confounder value, softmax-normalised over the values; GT is the "
         "mean evaluation label. Distance: total variation between a model's curve and GT's (0 = same shape).", "",
-        f"![group averages](group_averages.png)", "",
+        "![group averages](group_averages.png)", "",
         "| curve | " + " | ".join(group_names) + f" | distance to GT | test {metric} |",
         "|---|" + "---|" * (len(group_names) + 2),
     ]
@@ -101,7 +118,53 @@ def run_groups(args, config_files, command):
     return [path, png]
 
 
-ANALYSES = {"cost": run_cost, "groups": run_groups}
+def run_users(args, config_files, command):
+    names = args.models.split(",")
+    if names[0] != "DCRMoE":
+        names = ["DCRMoE"] + [name for name in names if name != "DCRMoE"]
+    config, _, _, test = trained(names[0], args, config_files)
+    train_dataset = create_dataset(config).build()[0]  # same seed, same split as the trained models'
+
+    active = active_users(train_dataset, test, args.active_train_share, args.active_positive_share)
+    evaluated = np.zeros(len(active), dtype=bool)
+    evaluated[np.unique(test.inter_feat[test.uid_field].numpy())] = True
+    groups = {"active": active, "inactive": evaluated & ~active}
+    results = {group: {} for group in groups}
+    for name in names:
+        model_config, _, trainer, _ = trained(name, args, config_files)
+        for group, mask in groups.items():
+            results[group][name] = evaluate_users(trainer, model_config, test, mask)
+    metric = _headline_metric(results["active"][names[0]])
+    improvements = {group: {name: relative_improvement(by_model[names[0]][metric], by_model[name][metric])
+                            for name in names[1:]} for group, by_model in results.items()}
+    png = os.path.join(args.output_dir, "user_groups.png")
+    plot_user_groups(png, improvements, metric)
+    metric_names = list(results["active"][names[0]])
+    lines = [
+        f"# Active and inactive users (paper, sec. 5.2.2, Fig. 4) on `{args.dataset or 'dcr_sim'}`", "",
+        f"Command: `{command}`", "",
+        f"Active: top {args.active_train_share:.0%} of the evaluated users by training rows ∩ top "
+        f"{args.active_positive_share:.0%} by positive test labels ({int(active.sum())} users); inactive: the other "
+        f"{int(groups['inactive'].sum())} evaluated users. RI: relative improvement of DCR-MoE on {metric}.", "",
+        "![user groups](user_groups.png)", "",
+        "| group | model | " + " | ".join(metric_names) + f" | RI ({metric}) |",
+        "|---|---|" + "---|" * (len(metric_names) + 1),
+    ]
+    for group, by_model in results.items():
+        for name in names:
+            ri = "-" if name == names[0] else f"{100 * improvements[group][name]:.1f}%"
+            lines.append(f"| {group} | {name} | " + " | ".join(f"{by_model[name][m]:.4f}" for m in metric_names)
+                         + f" | {ri} |")
+    path = os.path.join(args.output_dir, "user_groups.md")
+    write_markdown(path, lines)
+    return [path, png]
+
+
+def _headline_metric(result):
+    return "ndcg@10" if "ndcg@10" in result else next(iter(result))
+
+
+ANALYSES = {"cost": run_cost, "groups": run_groups, "users": run_users}
 
 
 def main():
@@ -113,6 +176,8 @@ def main():
     parser.add_argument("--models", default=GROUP_MODELS, help="models compared by the groups analysis")
     parser.add_argument("--output_dir", default="analysis")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes of the cost analysis (best kept)")
+    parser.add_argument("--active_train_share", type=float, default=0.4, help="users: top share by training rows")
+    parser.add_argument("--active_positive_share", type=float, default=0.5, help="users: top share by positive labels")
     args, _ = parser.parse_known_args()
     unknown = [name for name in args.analysis.split(",") if name not in ANALYSES]
     if unknown:

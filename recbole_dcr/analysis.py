@@ -150,3 +150,62 @@ def plot_group_averages(path, group_names, profiles, title):
     figure.savefig(tmp_path, dpi=120)
     plt.close(figure)
     os.replace(tmp_path, path)
+
+
+def active_users(train_dataset, test_dataset, train_share, positive_share):
+    """Active users as in sec. 5.2.2: top ``train_share`` by training rows ∩ top ``positive_share`` by
+    positive evaluation labels in the test split, both ranked among the users evaluated on the test
+    split (those with a positive). Returns a boolean mask over user ids."""
+    uid, label = test_dataset.uid_field, test_dataset.eval_label_field
+    n_users = train_dataset.user_num
+    train_rows = np.bincount(train_dataset.inter_feat[uid].numpy(), minlength=n_users)
+    positives = np.bincount(test_dataset.inter_feat[uid].numpy(),
+                            weights=test_dataset.inter_feat[label].numpy(), minlength=n_users)
+    evaluated = np.flatnonzero(positives > 0)
+
+    def top(counts, share):
+        order = evaluated[np.argsort(-counts[evaluated], kind="stable")]
+        chosen = np.zeros(n_users, dtype=bool)
+        chosen[order[: int(round(share * len(evaluated)))]] = True
+        return chosen
+
+    return top(train_rows, train_share) & top(positives, positive_share)
+
+
+def evaluate_users(trainer, config, test_dataset, user_mask):
+    """The trainer's metrics over the test rows of the users in ``user_mask`` only."""
+    from recbole_dcr.data.dataloader import UserRankingEvalDataLoader
+
+    keep = torch.from_numpy(user_mask)[test_dataset.inter_feat[test_dataset.uid_field]]
+    subset = test_dataset.copy(test_dataset.inter_feat[torch.nonzero(keep).squeeze(1)])
+    return trainer.evaluate(UserRankingEvalDataLoader(config, subset), load_best_model=False)
+
+
+def relative_improvement(ours, theirs):
+    """(ours − theirs) / theirs, the paper's RI (NaN when theirs is 0)."""
+    return (ours - theirs) / theirs if theirs else float("nan")
+
+
+def plot_user_groups(path, improvements, metric):
+    """Bar chart of DCR-MoE's RI over each baseline, for the active and the inactive group (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    baselines = list(next(iter(improvements.values())))
+    figure, axes = plt.subplots(figsize=(6, 4))
+    width = 0.8 / len(improvements)
+    for slot, (group, values) in enumerate(improvements.items()):
+        positions = np.arange(len(baselines)) + slot * width
+        axes.bar(positions, [100 * values[b] for b in baselines], width, label=group)
+    axes.set_xticks(np.arange(len(baselines)) + width * (len(improvements) - 1) / 2)
+    axes.set_xticklabels(baselines, rotation=30)
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_ylabel(f"RI of DCR-MoE on {metric} (%)")
+    axes.legend()
+    figure.tight_layout()
+    tmp_path = path + ".tmp.png"
+    figure.savefig(tmp_path, dpi=120)
+    plt.close(figure)
+    os.replace(tmp_path, path)

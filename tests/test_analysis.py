@@ -56,8 +56,8 @@ def test_group_profile_on_a_hand_made_table():
 def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
     out = tmp_path / "analysis"
-    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=tiny", "--analysis=cost,groups",
-           "--models=DCRMoE,NFMWA", f"--output_dir={out}", "--repeats=1", f"--data_path={data_path}",
+    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=tiny", "--analysis=cost,groups,users",
+           "--models=DCRMoE,NFMWA", f"--output_dir={out}", "--active_train_share=0.5", "--repeats=1", f"--data_path={data_path}",
            "--benchmark_filename=['train','valid','test']", "--epochs=1", "--topk=[3]", "--valid_metric=NDCG@3",
            "--expert_hidden_size=[8]", "--mlp_hidden_size=[8]", f"--checkpoint_dir={tmp_path / 'saved'}"]
     done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
@@ -68,3 +68,40 @@ def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
     groups = (out / "group_averages.md").read_text()
     assert "| GT |" in groups and "| DCRMoE |" in groups and "| NFMWA |" in groups
     assert (out / "group_averages.png").read_bytes()[:4] == b"\x89PNG"
+    users = (out / "user_groups.md").read_text()
+    assert "| active | DCRMoE |" in users and "| inactive | NFMWA |" in users
+    assert (out / "user_groups.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_active_users_intersect_both_rankings(tiny_dataset, tmp_path):
+    from recbole_dcr.analysis import active_users
+
+    data_path, _, _ = tiny_dataset
+    config = tiny_config(data_path, tmp_path)
+    train, _, test = create_dataset(config).build()
+    uid, label = test.uid_field, test.eval_label_field
+    train_rows = np.bincount(train.inter_feat[uid].numpy(), minlength=train.user_num)
+    positives = np.bincount(test.inter_feat[uid].numpy(), weights=test.inter_feat[label].numpy(), minlength=train.user_num)
+    evaluated = np.flatnonzero(positives > 0)
+    everyone = active_users(train, test, 1.0, 1.0)
+    assert set(np.flatnonzero(everyone)) == set(evaluated)
+    half = active_users(train, test, 0.5, 1.0)
+    chosen = np.flatnonzero(half)
+    assert len(chosen) == round(0.5 * len(evaluated))
+    assert train_rows[chosen].min() >= np.median(train_rows[evaluated]) - 1e-9 or len(chosen) == 0
+    assert not active_users(train, test, 0.0, 1.0).any()
+
+
+def test_evaluating_every_evaluated_user_equals_the_full_evaluation(tiny_dataset, tmp_path, monkeypatch):
+    from recbole_dcr.analysis import active_users, evaluate_users
+    from recbole_dcr.quick_start import train_and_test
+
+    monkeypatch.chdir(tmp_path)
+    data_path, _, _ = tiny_dataset
+    config = tiny_config(data_path, tmp_path, epochs=1, state="WARNING")
+    _, trainer, test_data = train_and_test(config, verbose=False)
+    train = create_dataset(config).build()[0]
+    everyone = active_users(train, test_data._dataset, 1.0, 1.0)
+    assert evaluate_users(trainer, config, test_data._dataset, everyone) == trainer.evaluate(test_data, load_best_model=False)
+    some = active_users(train, test_data._dataset, 0.5, 1.0)
+    assert evaluate_users(trainer, config, test_data._dataset, some) != trainer.evaluate(test_data, load_best_model=False)
