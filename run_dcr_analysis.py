@@ -13,6 +13,8 @@ Analyses:
   users   Fig. 4: active users (top --active_train_share by training rows ∩ top --active_positive_share
           by positive test labels; Kwai's 0.4 and 0.5 by default) and the other evaluated users; each
           model's metrics on both groups and the RI of DCR-MoE; PNG bar chart + table.
+  swap    Table 5: every model again with --swap_field (a non-confounding token feature) as A; RI of
+          DCR-MoE in both cases.
 Other --key=value flags reach RecBole's Config (e.g. --epochs=20, --learning_rate=0.01).
 """
 
@@ -72,17 +74,21 @@ def run_cost(args, config_files, command):
 _TRAINED = {}
 
 
-def trained(name, args, config_files):
-    """(config, result, trainer, test dataset) of ``name``, trained once for all analyses of a run."""
-    if name not in _TRAINED:
-        config = Config(model=name, dataset=args.dataset, config_file_list=config_files,
-                        config_dict={"show_progress": False})
+def trained(name, args, config_files, confounder=None):
+    """(config, result, trainer, test dataset) of ``name``, trained once for all analyses of a run.
+
+    ``confounder``: another CONFOUNDER_FIELD than the configured one (the feature swap).
+    """
+    key = (name, confounder)
+    if key not in _TRAINED:
+        config_dict = {"show_progress": False, **({"CONFOUNDER_FIELD": confounder} if confounder else {})}
+        config = Config(model=name, dataset=args.dataset, config_file_list=config_files, config_dict=config_dict)
         init_seed(config["seed"], config["reproducibility"])
         init_logger(config)
         result, trainer, test_data = train_and_test(config, verbose=False)
-        print(f"{name}: test {dict(result['test_result'])}", flush=True)
-        _TRAINED[name] = (config, result, trainer, test_data._dataset)
-    return _TRAINED[name]
+        print(f"{name} (A = {config['CONFOUNDER_FIELD']}): test {dict(result['test_result'])}", flush=True)
+        _TRAINED[key] = (config, result, trainer, test_data._dataset)
+    return _TRAINED[key]
 
 
 def run_groups(args, config_files, command):
@@ -160,11 +166,39 @@ def run_users(args, config_files, command):
     return [path, png]
 
 
+def run_swap(args, config_files, command):
+    if not args.swap_field:
+        raise SystemExit("--analysis=swap needs --swap_field=<a token feature that is not a confounder>, e.g. category")
+    names = ["DCRMoE"] + [name for name in args.models.split(",") if name != "DCRMoE"]
+    cases = {}
+    for confounder in (None, args.swap_field):
+        runs = {name: trained(name, args, config_files, confounder) for name in names}
+        field = runs[names[0]][0]["CONFOUNDER_FIELD"]
+        cases[field] = {name: run[1]["test_result"] for name, run in runs.items()}
+    metric_names = list(next(iter(next(iter(cases.values())).values())))
+    lines = [
+        f"# Feature swap (paper, Table 5) on `{args.dataset or 'dcr_sim'}`", "", f"Command: `{command}`", "",
+        f"Every model trained twice: with the configured confounder and with `{args.swap_field}` in its place. "
+        "RI: relative improvement of DCR-MoE over the row's model, averaged over the metrics. DCR should gain "
+        "with the confounder and gain little or nothing with a feature that does not confound.", "",
+        "| A | model | " + " | ".join(metric_names) + " | RI |", "|---|---|" + "---|" * (len(metric_names) + 1),
+    ]
+    for field, by_model in cases.items():
+        for name in names:
+            ri = "-" if name == names[0] else "{:.1f}%".format(100 * np.mean(
+                [relative_improvement(by_model[names[0]][m], by_model[name][m]) for m in metric_names]))
+            lines.append(f"| {field} | {name} | " + " | ".join(f"{by_model[name][m]:.4f}" for m in metric_names)
+                         + f" | {ri} |")
+    path = os.path.join(args.output_dir, "feature_swap.md")
+    write_markdown(path, lines)
+    return [path]
+
+
 def _headline_metric(result):
     return "ndcg@10" if "ndcg@10" in result else next(iter(result))
 
 
-ANALYSES = {"cost": run_cost, "groups": run_groups, "users": run_users}
+ANALYSES = {"cost": run_cost, "groups": run_groups, "users": run_users, "swap": run_swap}
 
 
 def main():
@@ -178,6 +212,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed passes of the cost analysis (best kept)")
     parser.add_argument("--active_train_share", type=float, default=0.4, help="users: top share by training rows")
     parser.add_argument("--active_positive_share", type=float, default=0.5, help="users: top share by positive labels")
+    parser.add_argument("--swap_field", default=None, help="swap: the non-confounding feature put in A's place")
     args, _ = parser.parse_known_args()
     unknown = [name for name in args.analysis.split(",") if name not in ANALYSES]
     if unknown:

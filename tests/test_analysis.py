@@ -56,7 +56,7 @@ def test_group_profile_on_a_hand_made_table():
 def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
     out = tmp_path / "analysis"
-    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=tiny", "--analysis=cost,groups,users",
+    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=tiny", "--analysis=cost,groups,users,swap", "--swap_field=category",
            "--models=DCRMoE,NFMWA", f"--output_dir={out}", "--active_train_share=0.5", "--repeats=1", f"--data_path={data_path}",
            "--benchmark_filename=['train','valid','test']", "--epochs=1", "--topk=[3]", "--valid_metric=NDCG@3",
            "--expert_hidden_size=[8]", "--mlp_hidden_size=[8]", f"--checkpoint_dir={tmp_path / 'saved'}"]
@@ -71,6 +71,8 @@ def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
     users = (out / "user_groups.md").read_text()
     assert "| active | DCRMoE |" in users and "| inactive | NFMWA |" in users
     assert (out / "user_groups.png").read_bytes()[:4] == b"\x89PNG"
+    swap = (out / "feature_swap.md").read_text()
+    assert "| duration_level | NFMWA |" in swap and "| category | NFMWA |" in swap
 
 
 def test_active_users_intersect_both_rankings(tiny_dataset, tmp_path):
