@@ -39,12 +39,50 @@ SIM_KEYS = {
     "sim_like_bias": -4.8,  # sets the like rate (a few percent)
     "sim_second_confounder_values": 0,  # K2 > 0 adds a second confounder cover_level (e.g. a clickbait cover)
     "sim_second_confounder_on_finish": 0.6,  # its direct effect on the training label, like A's
+    # Causal structure between the content X and the confounder A (paper, Fig. 1 and Fig. 3):
+    # hidden_z — a hidden Z (the creator) sets both; a_causes_x — A shifts X; x_causes_a — A is read off
+    # X; independent — A drawn on its own. A -> Y_train is present in all four.
+    "sim_structure": "hidden_z",
+    "sim_confounder_skew": 0.0,  # > 0: P(A = a) ∝ exp(-skew·a) where A is drawn (a long tail, Kwai's Fig. 6a)
+    "sim_confounder_match_interaction": 0.0,  # > 0: A also scales the match's effect on finish (not additive)
 }
+
+STRUCTURES = ("hidden_z", "a_causes_x", "x_causes_a", "independent")
 
 
 def simulator_params(config):
     """The simulator's parameters: config values where set, defaults otherwise."""
     return {key: (config[key] if config[key] is not None else default) for key, default in SIM_KEYS.items()}
+
+
+def _skewed_levels(rng, size, k, skew):
+    probabilities = np.exp(-skew * np.arange(k))
+    return rng.choice(k, size=size, p=probabilities / probabilities.sum())
+
+
+def _apply_structure(params, rng, item_vector, item_level, k):
+    """Item content X and confounder A under ``sim_structure`` (the default keeps the draws above)."""
+    structure, skew = params["sim_structure"], params["sim_confounder_skew"]
+    if structure not in STRUCTURES:
+        raise ValueError(f"sim_structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
+    n_items, dim = item_vector.shape
+    if structure == "hidden_z":
+        if skew:  # keep each item's creator-driven order, re-drawn to a long-tailed P(A)
+            ranks = np.argsort(np.argsort(item_level + 0.01 * rng.random(n_items), kind="stable"), kind="stable")
+            targets = np.sort(_skewed_levels(rng, n_items, k, skew))
+            item_level = targets[ranks]
+        return item_vector, item_level
+    if structure == "x_causes_a":
+        # A is a function of the content: quantile bins of one direction of X (bins sized by P(A)).
+        score = item_vector @ rng.normal(size=dim)
+        shares = np.exp(-skew * np.arange(k))
+        edges = np.quantile(score, np.cumsum(shares / shares.sum())[:-1])
+        return item_vector, np.digitize(score, edges)
+    item_level = _skewed_levels(rng, n_items, k, skew)  # A on its own
+    if structure == "a_causes_x":
+        level_direction = rng.normal(size=(k, dim))
+        item_vector = item_vector + level_direction[item_level]
+    return item_vector, item_level
 
 
 def simulate(params):
@@ -69,6 +107,7 @@ def simulate(params):
     length_noise = rng.choice([-1, 0, 0, 0, 1], size=n_items)
     item_level = np.clip(creator_length[item_creator] + length_noise, 0, k - 1)
     item_category = creator_category[item_creator]
+    item_vector, item_level = _apply_structure(params, rng, item_vector, item_level, k)
 
     user_vector = rng.normal(size=(n_users, dim))
     rows = params["sim_rows_per_user"]
@@ -81,6 +120,9 @@ def simulate(params):
     # Shorter videos (low level) are finished more often, whatever the user thinks of them.
     length_effect = params["sim_confounder_on_finish"] * (1.0 - 2.0 * level / (k - 1))
     finish_logit = params["sim_match_on_finish"] * match + length_effect + params["sim_finish_bias"]
+    if params["sim_confounder_match_interaction"]:
+        # Short videos get finished almost whatever the match; long ones only when it is high.
+        finish_logit = finish_logit + params["sim_confounder_match_interaction"] * match * (2.0 * level / (k - 1) - 1.0)
     k2 = params["sim_second_confounder_values"]
     if k2:
         # A second confounder, also set by the creator's habits and also pushing finish, not like.
@@ -105,6 +147,8 @@ def simulate(params):
         "finish_rate": float(finish.mean()),
         "like_rate": float(like.mean()),
         "K": k,
+        "structure": params["sim_structure"],
+        "confounder_shares": np.round(np.bincount(level, minlength=k) / len(level), 4).tolist(),
         "rho1_confounder_vs_train_label": float(np.corrcoef(level, finish)[0, 1]),
         "rho2_confounder_vs_eval_label": float(np.corrcoef(level, like)[0, 1]),
     }
