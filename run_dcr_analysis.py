@@ -98,10 +98,12 @@ def run_groups(args, config_files, command):
         scores, groups, labels = prediction_groups(trainer.model, test, config["eval_batch_size"], config["device"])
         k = test.num_confounder_values
         if truth is None:
-            truth = group_profile(labels, groups, k)
-            group_names = [str(v) for v in test.field2id_token[test.confounder_field][1:]]
+            tokens = list(test.field2id_token[test.confounder_field][1:])
+            order = sorted(range(k), key=lambda g: _natural_key(tokens[g]))  # RecBole numbers tokens as met
+            group_names = [str(tokens[g]) for g in order]
+            truth = group_profile(labels, groups, k)[order]
             profiles["GT"] = truth
-        profiles[name] = group_profile(scores, groups, k)
+        profiles[name] = group_profile(scores, groups, k)[order]
         distances[name] = (distance_to_truth(profiles[name], truth), result["test_result"])
     dataset = args.dataset or "dcr_sim"
     png = os.path.join(args.output_dir, "group_averages.png")
@@ -132,8 +134,7 @@ def run_users(args, config_files, command):
     train_dataset = create_dataset(config).build()[0]  # same seed, same split as the trained models'
 
     active = active_users(train_dataset, test, args.active_train_share, args.active_positive_share)
-    evaluated = np.zeros(len(active), dtype=bool)
-    evaluated[np.unique(test.inter_feat[test.uid_field].numpy())] = True
+    evaluated = active_users(train_dataset, test, 1.0, 1.0)  # every user with a positive test label
     groups = {"active": active, "inactive": evaluated & ~active}
     results = {group: {} for group in groups}
     for name in names:
@@ -192,6 +193,10 @@ def run_swap(args, config_files, command):
     path = os.path.join(args.output_dir, "feature_swap.md")
     write_markdown(path, lines)
     return [path]
+
+
+def _natural_key(token):
+    return (0, float(token), "") if str(token).lstrip("-").replace(".", "", 1).isdigit() else (1, 0.0, str(token))
 
 
 def _headline_metric(result):

@@ -67,6 +67,7 @@ def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
     assert "| DCRNFM | 3 | 3 |" in cost and "| DCRMoE | 1 | 3 |" in cost
     groups = (out / "group_averages.md").read_text()
     assert "| GT |" in groups and "| DCRMoE |" in groups and "| NFMWA |" in groups
+    assert "| curve | L0 | L1 | L2 |" in groups  # in the tokens' order, not RecBole's id order
     assert (out / "group_averages.png").read_bytes()[:4] == b"\x89PNG"
     users = (out / "user_groups.md").read_text()
     assert "| active | DCRMoE |" in users and "| inactive | NFMWA |" in users
