@@ -15,6 +15,7 @@ import sys
 
 from recbole_dcr.config import Config
 from recbole_dcr.experiments import markdown_report, oracle_row, run_models
+from recbole_dcr.utils import write_text_atomic
 
 ALL_MODELS = "DCRMoE,DCRNFM,NWGMDCR,MoE,NFMWA,NFMWOA,IPW,FairGo,CR"
 
@@ -40,7 +41,4 @@ if __name__ == "__main__":
     report = markdown_report(rows, cutoffs, f"recbole_dcr experiments on `{config['dataset']}`", command)
     print(report)
     out = args.out or os.path.join("results", f"experiments_{config['dataset']}.md")
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out + ".tmp", "w", encoding="utf-8") as f:
-        f.write(report)
-    os.replace(out + ".tmp", out)
+    write_text_atomic(out, report)

@@ -19,6 +19,7 @@ from recbole.utils import init_logger, init_seed
 
 from recbole_dcr.config import Config
 from recbole_dcr.quick_start import train_and_test
+from recbole_dcr.utils import write_text_atomic
 
 
 def train_and_time(model_name, overrides):
@@ -33,12 +34,6 @@ def train_and_time(model_name, overrides):
             model.predict(interaction.to(config["device"]))
             rows += len(interaction)
     return dict(result["test_result"]), (time.perf_counter() - start) * 1e6 / rows
-
-
-def write(path, lines):
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -64,7 +59,7 @@ def main():
             lines.append(f"| {backbone} | {variant} | {result['recall@10']:.4f} | {result['map@10']:.4f} | "
                          f"{result['ndcg@10']:.4f} | {seconds:.1f} |")
             print(lines[-1], flush=True)
-            write(args.out, lines)  # after every row: a long run that is cut short keeps what it measured
+            write_text_atomic(args.out, "\n".join(lines) + "\n")  # after every row: a long run that is cut short keeps what it measured
     print("\n".join(lines))
 
 

@@ -3,88 +3,34 @@
     python benchmarks/inference_cost.py [--ks 6,12,24] [--threads 1] [--repeats 3] [--out results/inference_cost.md]
 
 For each K a small simulated dataset with K confounder values is generated under
-``--data_root`` (never the default dataset's folder). Each model scores every row of it; the models
-are untrained, as cost does not depend on the weights. Counted per candidate row, by wrapping the
-model's methods: backbone passes (embedding + bi-interaction, i.e. ``matching``) and MLP passes
-(rows x experts through the (256, 128) MLP); timed: seconds per 1M candidates (best of
-``--repeats``) and the ratio to NFM-WA's single pass.
+``--data_root`` (never the default dataset's folder), and :func:`recbole_dcr.analysis.inference_cost`
+(the ``cost`` analysis of ``run_dcr_analysis.py``) scores its training rows with NFMWA, DCRNFM,
+NWGMDCR and DCRMoE: backbone and MLP passes per candidate, counted on the real forward passes, and
+seconds per 1M candidates (best of ``--repeats``), with the ratio to NFMWA's single pass.
 """
 
 import argparse
 import os
 import platform
 import sys
-import time
 
 import torch
 from recbole.utils import init_seed
 
+from recbole_dcr.analysis import COST_MODELS, inference_cost
 from recbole_dcr.config import Config
-from recbole_dcr.model.layers import ExpertMLPs
-from recbole_dcr.utils import create_dataset, get_model
-
-MODELS = [  # (label, model, config overrides)
-    ("NFM-WA (one pass, no adjustment)", "NFMWA", {}),
-    ("DCR-NFM (enumerate a)", "DCRNFM", {}),
-    ("NWGM-DCR (averaged a)", "NWGMDCR", {}),
-    ("DCR-MoE (do)", "DCRMoE", {"inference": "do"}),
-    ("MoE (condition)", "DCRMoE", {"inference": "condition"}),
-]
+from recbole_dcr.utils import create_dataset, write_text_atomic
 
 
-class Counter:
-    """Rows through ``matching`` (backbone) and through the MLP experts, per scored row."""
-
-    def __init__(self, model):
-        self.backbone_rows = self.mlp_rows = 0
-        matching = model.matching
-
-        def counted_matching(interaction, *args, **kwargs):
-            m = matching(interaction, *args, **kwargs)
-            self.backbone_rows += m.shape[0]
-            return m
-
-        model.matching = counted_matching
-        for module in model.modules():
-            if isinstance(module, ExpertMLPs):
-                run = module._run
-
-                def counted_run(hidden, weights, biases, run=run):
-                    self.mlp_rows += hidden.shape[0] * hidden.shape[1] if hidden.dim() == 3 else hidden.shape[0]
-                    return run(hidden, weights, biases)
-
-                module._run = counted_run
-
-
-def measure(model_name, overrides, k, args):
-    config = Config(model=model_name, dataset="dcr_sim", config_dict={
-        "data_path": os.path.join(args.data_root, f"k{k}"), "sim_confounder_values": k,
-        "sim_users": args.users, "sim_rows_per_user": args.rows_per_user, "state": "WARNING", **overrides,
-    })
+def measure(k, args):
+    """inference_cost rows for the models of COST_MODELS on a simulated dataset with K = k."""
+    settings = {"data_path": os.path.join(args.data_root, f"k{k}"), "sim_confounder_values": k,
+                "sim_users": args.users, "sim_rows_per_user": args.rows_per_user, "state": "WARNING"}
+    make_config = lambda name: Config(model=name, dataset="dcr_sim", config_dict=settings)  # noqa: E731
+    config = make_config(COST_MODELS[0])
     init_seed(config["seed"], config["reproducibility"])
-    train = create_dataset(config).build()[0]
-    model = get_model(model_name)(config, train).eval()
-    rows = train.join(train.inter_feat[torch.arange(len(train.inter_feat))])
-    batches = [rows[index] for index in torch.arange(len(rows)).split(config["eval_batch_size"])]
-    counter = Counter(model)
-    with torch.no_grad():
-        for batch in batches:
-            model.predict(batch)
-        per_row = (counter.backbone_rows / len(rows), counter.mlp_rows / len(rows))
-        best = float("inf")
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            for batch in batches:
-                model.predict(batch)
-            best = min(best, time.perf_counter() - start)
-    return per_row, best * 1e6 / len(rows)
-
-
-def write(path, lines):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
+    train, _, _ = create_dataset(config).build()
+    return inference_cost(make_config, train, train, COST_MODELS, repeats=args.repeats)
 
 
 def main():
@@ -108,16 +54,15 @@ def main():
         f"simulated dataset scored in batches of eval_batch_size; best of {args.repeats} passes.", "",
         "Backbone passes: rows through embedding + bi-interaction per candidate. MLP passes: rows x experts "
         "through a (256, 128) MLP per candidate.", "",
-        "| K | model | backbone passes | MLP passes | s / 1M candidates | x NFM-WA |", "|---|---|---|---|---|---|",
+        "| K | model | backbone passes | MLP passes | s / 1M candidates | x NFMWA |", "|---|---|---|---|---|---|",
     ]
     for k in [int(v) for v in args.ks.split(",")]:
-        baseline = None
-        for label, model_name, overrides in MODELS:
-            (backbone, mlp), seconds = measure(model_name, overrides, k, args)
-            baseline = baseline or seconds
-            lines.append(f"| {k} | {label} | {backbone:g} | {mlp:g} | {seconds:.2f} | {seconds / baseline:.1f} |")
-            print(lines[-1], flush=True)
-            write(args.out, lines)
+        rows = measure(k, args)
+        for row in rows:
+            lines.append(f"| {k} | {row['model']} | {row['backbone_passes']:g} | {row['mlp_passes']:g} | "
+                         f"{row['seconds_per_1M']:.2f} | {row['seconds_per_1M'] / rows[0]['seconds_per_1M']:.1f} |")
+        print("\n".join(lines[-len(rows):]), flush=True)
+        write_text_atomic(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

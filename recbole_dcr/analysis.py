@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from recbole_dcr.model.layers import ExpertMLPs
-from recbole_dcr.utils import get_model
+from recbole_dcr.utils import get_model, write_text_atomic
 
 COST_MODELS = ["NFMWA", "DCRNFM", "NWGMDCR", "DCRMoE"]
 
@@ -122,10 +122,17 @@ def prediction_groups(model, dataset, batch_size, device):
 
 
 def write_markdown(path, lines):
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _save_figure(figure, path):
+    import matplotlib.pyplot as plt
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
+    tmp_path = path + ".tmp.png"
+    figure.savefig(tmp_path, dpi=120)
+    plt.close(figure)
+    os.replace(tmp_path, path)
 
 
 def plot_group_averages(path, group_names, profiles, title):
@@ -146,10 +153,7 @@ def plot_group_averages(path, group_names, profiles, title):
     axes.set_title(title)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    tmp_path = path + ".tmp.png"
-    figure.savefig(tmp_path, dpi=120)
-    plt.close(figure)
-    os.replace(tmp_path, path)
+    _save_figure(figure, path)
 
 
 def active_users(train_dataset, test_dataset, train_share, positive_share):
@@ -205,7 +209,4 @@ def plot_user_groups(path, improvements, metric):
     axes.set_ylabel(f"RI of DCR-MoE on {metric} (%)")
     axes.legend()
     figure.tight_layout()
-    tmp_path = path + ".tmp.png"
-    figure.savefig(tmp_path, dpi=120)
-    plt.close(figure)
-    os.replace(tmp_path, path)
+    _save_figure(figure, path)

@@ -22,14 +22,11 @@ from recbole.utils import dict2str
 
 from recbole_dcr.config import Config
 from recbole_dcr.quick_start import objective_function
-from recbole_dcr.utils import create_dataset
+from recbole_dcr.utils import create_dataset, write_text_atomic
 
 
 def _write(output_file, lines):
-    os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
-    with open(output_file + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(output_file + ".tmp", output_file)
+    write_text_atomic(output_file, "\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------------- hyperopt (RecBole)

@@ -1,6 +1,7 @@
 """Name resolution and data plumbing: plugin models first, RecBole's otherwise."""
 
 import importlib
+import os
 from logging import getLogger
 
 from recbole.utils import ModelType, set_color
@@ -63,3 +64,11 @@ def data_preparation(config, dataset):
             + f" ({data.num_skipped_users} users without a positive skipped)"
         )
     return train_data, valid_data, test_data
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file, so a crash never leaves half a file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)

@@ -9,7 +9,7 @@ import pytest
 
 from recbole_dcr.analysis import PassCounter, distance_to_truth, group_averages, group_profile, inference_cost, scoring_batches
 from recbole_dcr.utils import create_dataset, get_model
-from tests.conftest import tiny_config, tiny_config_dict
+from tests.conftest import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,7 +6,6 @@ import pytest
 import torch
 from recbole.data.dataloader import TrainDataLoader
 
-from recbole_dcr.config import Config
 from recbole_dcr.data.dataloader import DCRTrainDataLoader
 from recbole_dcr.quick_start import run, run_recbole_dcr
 from recbole_dcr.utils import create_dataset

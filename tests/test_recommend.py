@@ -1,6 +1,5 @@
 """Top-N lists from a saved model: brute-force equality, exclusion, raw ids, refusals, the CLI."""
 
-import json
 import logging
 import os
 import subprocess

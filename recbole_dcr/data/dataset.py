@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from recbole.data.dataset import Dataset
-from recbole.utils import FeatureSource, FeatureType
+from recbole.utils import FeatureType
 
 
 JOINT_SEPARATOR = "+"  # name of the joint field of several confounders: "duration_level+cover_level"
