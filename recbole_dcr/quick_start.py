@@ -83,10 +83,12 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
 
     config_dict = dict(config_dict or {})
     # Done once here, as processes starting together race on them: generating a missing simulated
-    # dataset, and RecBole's init_logger creating ./log/<model> (exists-then-makedirs).
+    # dataset, and the folders RecBole creates with exists-then-makedirs (init_logger's ./log/<model>,
+    # the trainer's checkpoint_dir).
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     create_dataset(config)
-    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
+    for folder in (os.path.join("log", config["model"]), config["checkpoint_dir"]):
+        os.makedirs(folder, exist_ok=True)
     config_dict.update(
         {"world_size": nproc if world_size <= 0 else world_size, "ip": ip, "port": port, "nproc": nproc,
          "offset": group_offset}
