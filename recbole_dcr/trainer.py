@@ -106,11 +106,7 @@ class DCRTrainer(Trainer, _DataParallelModel):
     def _data_parallel_epoch(self, train_data, epoch_idx, loss_func, show_progress):
         """One epoch on this rank's shares: the summed gradients are those of each global batch's mean loss."""
         self.model.train()
-        batches = (
-            tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
-            if show_progress
-            else train_data
-        )
+        batches = self._progress(train_data, epoch_idx, show_progress)
         total_loss = None
         for interaction in batches:
             interaction = interaction.to(self.device)
@@ -129,6 +125,13 @@ class DCRTrainer(Trainer, _DataParallelModel):
                 tuple(map(sum, zip(total_loss, values))) if isinstance(values, tuple) else total_loss + values
             )
         return total_loss
+
+    @staticmethod
+    def _progress(train_data, epoch_idx, show_progress):
+        """The training batches, behind RecBole's progress bar when asked for."""
+        if not show_progress:
+            return train_data
+        return tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
 
     def _optimized_parameters(self):
         """Parameters the main optimizer updates (all of the model's, unless a subclass says otherwise)."""
@@ -264,11 +267,7 @@ class FairGoTrainer(DCRTrainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self.model.train()
-        batches = (
-            tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
-            if show_progress
-            else train_data
-        )
+        batches = self._progress(train_data, epoch_idx, show_progress)
         recommender_total, discriminator_total = 0.0, 0.0
         for interaction in batches:
             interaction = interaction.to(self.device)
