@@ -1,7 +1,7 @@
 """Backbone x {plain model, DCR-MoE, generic DCR}: test metrics and inference time on one dataset.
 
     python benchmarks/backbones.py [--backbones NFM,FM,DeepFM,WideDeep,DCN,DCNV2,xDeepFM,AutoInt]
-        [--out results/backbones.md] [--threads N] [--key=value ...]
+        [--variants plain,moe,generic] [--out results/backbones.md] [--threads N] [--key=value ...]
 
 For each backbone: RecBole's model as is (it sees A as a feature), DCR-MoE with that backbone
 (``--backbone``), and the generic wrapper (``--model=DCR --base_model=<backbone>``, exact enumeration).
@@ -39,6 +39,7 @@ def train_and_time(model_name, overrides):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", default="NFM,FM,DeepFM,WideDeep,DCN,DCNV2,xDeepFM,AutoInt")
+    parser.add_argument("--variants", default="plain,moe,generic", help="which of plain, moe, generic to run")
     parser.add_argument("--out", default="results/backbones.md")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     args, _ = parser.parse_known_args()
@@ -49,12 +50,18 @@ def main():
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch thread(s), torch {torch.__version__}.", "",
         "| backbone | variant | recall@10 | map@10 | ndcg@10 | inference s / 1M candidates |", "|---|---|---|---|---|---|",
     ]
+    variants = args.variants.split(",")
+    unknown = set(variants) - {"plain", "moe", "generic"}
+    if unknown:
+        parser.error(f"--variants: unknown {sorted(unknown)}; choose from plain, moe, generic")
     for backbone in args.backbones.split(","):
-        for variant, model, overrides in (
-            ("plain RecBole model", backbone, {}),
-            ("DCR-MoE", "DCRMoE", {"backbone": backbone}),
-            ("generic DCR (enumerate)", "DCR", {"base_model": backbone, "dcr_inference": "enumerate"}),
+        for key, variant, model, overrides in (
+            ("plain", "plain RecBole model", backbone, {}),
+            ("moe", "DCR-MoE", "DCRMoE", {"backbone": backbone}),
+            ("generic", "generic DCR (enumerate)", "DCR", {"base_model": backbone, "dcr_inference": "enumerate"}),
         ):
+            if key not in variants:
+                continue
             result, seconds = train_and_time(model, overrides)
             lines.append(f"| {backbone} | {variant} | {result['recall@10']:.4f} | {result['map@10']:.4f} | "
                          f"{result['ndcg@10']:.4f} | {seconds:.1f} |")
