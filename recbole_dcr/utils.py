@@ -4,10 +4,11 @@ import importlib
 import os
 from logging import getLogger
 
+from recbole.data.dataloader import TrainDataLoader
 from recbole.utils import ModelType, set_color
 from recbole.utils import get_model as recbole_get_model
 
-from recbole_dcr.data.dataloader import DCRTrainDataLoader, UserRankingEvalDataLoader
+from recbole_dcr.data.dataloader import DCRTrainDataLoader, UserRankingEvalDataLoader, check_no_negative_sampling
 from recbole_dcr.data.dataset import DCRDataset
 from recbole_dcr.data.simulator import ensure_simulated_dataset
 
@@ -49,7 +50,13 @@ def create_dataset(config):
 def data_preparation(config, dataset):
     """Split ``dataset`` and wrap the parts: training batches as RecBole's, per-user ranking for valid/test."""
     train_dataset, valid_dataset, test_dataset = dataset.build()
-    train_data = DCRTrainDataLoader(config, train_dataset, shuffle=config["shuffle"])
+    if config["fast_data"]:
+        train_data = DCRTrainDataLoader(config, train_dataset, shuffle=config["shuffle"])
+    elif config["single_spec"]:
+        check_no_negative_sampling(config)
+        train_data = TrainDataLoader(config, train_dataset, None, shuffle=config["shuffle"])
+    else:
+        raise ValueError("fast_data: False (RecBole's own loaders) runs in one process only; set nproc to 1.")
     valid_data = UserRankingEvalDataLoader(config, valid_dataset)
     test_data = UserRankingEvalDataLoader(config, test_dataset)
     logger = getLogger()

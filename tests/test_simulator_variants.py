@@ -63,3 +63,13 @@ def test_interaction_knob_changes_only_the_training_label():
 def test_unknown_structure_is_refused():
     with pytest.raises(ValueError, match="sim_structure"):
         simulate(dict(SMALL, sim_structure="a_causes_y"))
+
+
+def test_neutral_feature_leaves_every_other_draw_and_affects_no_label():
+    inter, item, match, _ = simulate(SMALL)
+    with_style = simulate(dict(SMALL, sim_neutral_feature_values=4))
+    assert with_style[0].equals(inter) and np.array_equal(with_style[2], match)
+    assert with_style[1].drop(columns="style:token").equals(item)
+    _, item_big, _, stats = simulate(dict(SMALL, sim_neutral_feature_values=4, sim_users=400))
+    assert set(item_big["style:token"]) == {0, 1, 2, 3}
+    assert abs(stats["rho1_style_vs_train_label"]) < 0.05 and abs(stats["rho2_style_vs_eval_label"]) < 0.05

@@ -15,6 +15,24 @@ from recbole.data.interaction import Interaction
 from recbole.data.transform import construct_transform
 
 
+def gather_rows(table, index):
+    """Rows ``index`` (a LongTensor) of an ``Interaction``: one tensor gather per field.
+
+    ``Interaction.__getitem__`` turns a tensor index into a Python list first, which costs more than
+    the gathers themselves (about 3.5 ms for 2048 rows of six fields here, vs 0.1 ms).
+    """
+    return Interaction({field: values[index] for field, values in table.interaction.items()})
+
+
+def check_no_negative_sampling(config):
+    neg_sampling = config["train_neg_sample_args"] or {}
+    if neg_sampling.get("distribution", "none") != "none":
+        raise ValueError(
+            "recbole_dcr trains on the observed training label: set train_neg_sample_args to None "
+            f"(got {config['train_neg_sample_args']})."
+        )
+
+
 class DCRTrainDataLoader:
     """The same batches, in the same order, as RecBole's ``TrainDataLoader`` for a seed, only faster.
 
@@ -30,12 +48,7 @@ class DCRTrainDataLoader:
     """
 
     def __init__(self, config, dataset, shuffle=True):
-        neg_sampling = config["train_neg_sample_args"] or {}
-        if neg_sampling.get("distribution", "none") != "none":
-            raise ValueError(
-                "recbole_dcr trains on the observed training label: set train_neg_sample_args to None "
-                f"(got {config['train_neg_sample_args']})."
-            )
+        check_no_negative_sampling(config)
         self.config = config
         self._dataset = dataset
         self.shuffle = shuffle
@@ -84,7 +97,7 @@ class DCRTrainDataLoader:
         for batch in self._global_batches(self._epoch_order()):
             self.global_batch_rows = len(batch)
             share = batch.tensor_split(self.world_size)[self.rank] if self.world_size > 1 else batch
-            yield self.transform(self._dataset, self._rows[share])
+            yield self.transform(self._dataset, gather_rows(self._rows, share))
 
 
 class UserRankingEvalDataLoader:
@@ -122,6 +135,9 @@ class UserRankingEvalDataLoader:
             self._batches.append(self._make_batch(kept[first:last], starts, counts, rows_by_user, relevance))
             first = last
         self.num_rows = int(sum(len(b[0]) for b in self._batches))
+        # Fast path: the item/user features are joined once, and a batch is one tensor gather per field
+        # (RecBole's ``dataset[rows]`` indexes the table and joins the features anew for every batch).
+        self._rows = dataset.join(Interaction(dict(dataset.inter_feat.interaction))) if config["fast_data"] else None
 
     @staticmethod
     def _make_batch(user_slots, starts, counts, rows_by_user, relevance):
@@ -156,7 +172,7 @@ class UserRankingEvalDataLoader:
 
     def __iter__(self):
         for rows, row_user, row_col, positive_u, positive_i, longest in self._own_batches():
-            interaction = self._dataset[rows]
+            interaction = self._dataset[rows] if self._rows is None else gather_rows(self._rows, rows)
             shape = (int(row_user[-1]) + 1, max(longest, self.min_width))
             yield interaction, row_user, row_col, positive_u, positive_i, shape
 

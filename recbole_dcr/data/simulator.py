@@ -45,6 +45,8 @@ SIM_KEYS = {
     "sim_structure": "hidden_z",
     "sim_confounder_skew": 0.0,  # > 0: P(A = a) ∝ exp(-skew·a) where A is drawn (a long tail, Kwai's Fig. 6a)
     "sim_confounder_match_interaction": 0.0,  # > 0: A also scales the match's effect on finish (not additive)
+    "sim_neutral_feature_values": 0,  # > 0 adds an item feature `style` with this many values that affects
+    # neither label (|rho1/rho2| ~ 1): the non-confounding feature of the paper's feature swap (Table 5)
 }
 
 STRUCTURES = ("hidden_z", "a_causes_x", "x_causes_a", "independent")
@@ -140,6 +142,10 @@ def simulate(params):
     )
     if k2:
         item["cover_level:token"] = item_cover
+    if params["sim_neutral_feature_values"]:
+        # A stream of its own, so every other draw stays that of the datasets without this feature.
+        style = np.random.default_rng([params["sim_seed"], 1]).integers(0, params["sim_neutral_feature_values"], size=n_items)
+        item["style:token"] = style
     stats = {
         "users": n_users,
         "items": n_items,
@@ -155,6 +161,9 @@ def simulate(params):
     if k2:
         stats["rho1_second_confounder_vs_train_label"] = float(np.corrcoef(cover, finish)[0, 1])
         stats["rho2_second_confounder_vs_eval_label"] = float(np.corrcoef(cover, like)[0, 1])
+    if params["sim_neutral_feature_values"]:
+        stats["rho1_style_vs_train_label"] = float(np.corrcoef(style[items], finish)[0, 1])
+        stats["rho2_style_vs_eval_label"] = float(np.corrcoef(style[items], like)[0, 1])
     return inter, item, match, stats
 
 

@@ -146,17 +146,44 @@ class ExpertMLPs(nn.Module):
                 hidden = self.dropout(F.relu(hidden))
         return hidden.squeeze(-1)
 
+    # Inference runs the experts on slices of the batch whose K x rows x width activations stay about
+    # this many floats (8 MB), small enough to stay in cache; a 65536-row batch at K = 6 would
+    # otherwise write 400 MB per layer.
+    INFERENCE_CELLS = 2**21
+
     def all_experts(self, m):
         """Logits of every expert for every row: [batch, K]."""
-        hidden = m.unsqueeze(0).expand(self.num_experts, -1, -1)
-        return self._run(hidden, self.weights, self.biases).transpose(0, 1)
+        if torch.is_grad_enabled():  # training (NFMWA's single expert): one pass, gradients as always
+            hidden = m.unsqueeze(0).expand(self.num_experts, -1, -1)
+            return self._run(hidden, self.weights, self.biases).transpose(0, 1)
+        widest = max(w.shape[-1] for w in self.weights)
+        rows = max(64, self.INFERENCE_CELLS // (self.num_experts * widest))
+        return torch.cat([self._all_experts_inference(part) for part in m.split(rows)]) if len(m) else m.new_empty(0, self.num_experts)
+
+    def _all_experts_inference(self, m):
+        # All experts read the same m, so their first layers are one [rows, n_in] x [n_in, K*n_out]
+        # product; the results equal the batched path's bit for bit (tests/test_fast_paths.py).
+        if len(self.weights) == 1:  # no hidden layer: a matrix-vector product per expert, nothing to fuse
+            return self._run(m.unsqueeze(0).expand(self.num_experts, -1, -1), self.weights, self.biases).transpose(0, 1)
+        num_experts, n_in, n_out = self.weights[0].shape
+        first = torch.addmm(self.biases[0].reshape(-1), m, self.weights[0].transpose(0, 1).reshape(n_in, -1))
+        hidden = self.dropout(F.relu(first.view(len(m), num_experts, n_out).transpose(0, 1)))
+        return self._run(hidden, self.weights[1:], self.biases[1:]).transpose(0, 1)
 
     def own_expert(self, m, expert_index):
-        """Logit of each row's own expert: [batch]; rows are grouped by expert, never looped over."""
-        out = m.new_empty(m.shape[0])
-        for expert in torch.unique(expert_index).tolist():
-            rows = torch.nonzero(expert_index == expert).squeeze(1)
-            out[rows] = self._run(
-                m[rows], [w[expert] for w in self.weights], [b[expert] for b in self.biases]
-            )
-        return out
+        """Logit of each row's own expert: [batch]; rows are grouped by expert, never looped over.
+
+        Rows are sorted by expert once, so each expert reads one contiguous slice; the stacked weights
+        are unbound once, so backward stacks the K gradients once (indexing ``weight[k]`` per expert
+        would zero-fill and add a K-sized gradient K times).
+        """
+        order = torch.argsort(expert_index, stable=True)
+        counts = torch.bincount(expert_index, minlength=self.num_experts).tolist()
+        weights = list(zip(*(w.unbind(0) for w in self.weights)))
+        biases = list(zip(*(b.unbind(0) for b in self.biases)))
+        sorted_logits = torch.cat([
+            self._run(rows, weights[expert], biases[expert])
+            for expert, rows in enumerate(m[order].split(counts))
+            if counts[expert]
+        ])
+        return sorted_logits.new_empty(len(order)).index_put((order,), sorted_logits)

@@ -1,0 +1,328 @@
+"""Speed and scale of recbole_dcr against stock RecBole, measured side by side in one run.
+
+    python benchmarks/performance.py [--parts train,eval,load,inference,kwai] [--threads N]
+        [--epochs 3] [--kwai_dir DIR] [--out results/performance.md]
+
+Parts (each prints a Markdown table; ratios matter more than absolute figures on a shared machine):
+
+* ``train``     training samples/s on ``dcr_sim`` at batch 2048, embedding 16, MLP (256, 128):
+                stock RecBole NFM (RecBole's loader, model and trainer) vs the plugin's NFMWA and DCRMoE,
+                DCRMoE also with ``fast_data=False`` (RecBole's loader);
+* ``eval``      per-user ranking evaluation rows/s end to end (batches + scoring + ranking + RecBole's
+                metrics), fast vs RecBole's batching, with a free scorer and with real models;
+* ``inference`` DCRNFM vs NWGMDCR vs DCRMoE on the same test rows (instrumented passes and seconds);
+* ``load``      loading Kwai-size atomic files (``--kwai_dir``, made by the ``kwai`` part or by
+                ``benchmarks/convert_scale.py --keep``): RecBole's parser vs the plugin's, same tensors?
+* ``kwai``      the end-to-end run at Kwai size: synthetic raw log (19.4M rows, 18k users, 422k items)
+                -> converter -> load -> one DCRMoE training epoch -> test evaluation, each step timed,
+                peak RSS from the kernel's accounting of the child processes.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from recbole.utils import init_logger, init_seed
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from recbole_dcr.config import Config  # noqa: E402
+from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer, write_text_atomic  # noqa: E402
+
+PAPER_SIZES = dict(embedding_size=16, mlp_hidden_size=[256, 128], expert_hidden_size=[256, 128], dropout_prob=0.0)
+QUIET = {"show_progress": False, "state": "WARNING"}
+
+
+def plugin_setup(model, overrides):
+    """(config, trainer, train, valid, test) of a plugin run, model untrained."""
+    config = Config(model=model, config_dict={**QUIET, **overrides})
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return config, trainer, train, valid, test
+
+
+def stock_recbole_setup(overrides):
+    """RecBole's own NFM pipeline on the same atomic files (recbole.config / recbole.data / recbole.trainer)."""
+    from recbole.config import Config as RecBoleConfig
+    from recbole.data import create_dataset as recbole_create_dataset
+    from recbole.data import data_preparation as recbole_data_preparation
+    from recbole.model.context_aware_recommender import NFM
+    from recbole.trainer import Trainer
+
+    config = RecBoleConfig(model="NFM", dataset=overrides["dataset"], config_dict={
+        **QUIET, **PAPER_SIZES,
+        "data_path": overrides["data_path"], "LABEL_FIELD": "finish", "load_col": None, "unload_col": {"inter": ["like"]},
+        "train_neg_sample_args": None, "eval_args": {"split": {"RS": [0.6, 0.2, 0.2]}, "group_by": "user",
+                                                     "order": "RO", "mode": "labeled"},
+        "train_batch_size": overrides["train_batch_size"], "learner": "adagrad", "learning_rate": 0.01,
+        "metrics": ["AUC"], "valid_metric": "AUC",
+    })
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = recbole_create_dataset(config)
+    train, _, _ = recbole_data_preparation(config, dataset)
+    model = NFM(config, train._dataset).to(config["device"])
+    return config, Trainer(config, model), train
+
+
+def interleaved_rates(pipelines, rounds):
+    """Median samples/s of each (label, trainer, train) over ``rounds`` epochs, taken in turns.
+
+    Pipelines take turns epoch by epoch, so a burst of load from other jobs on a shared machine hits
+    all of them rather than whichever happened to run at that moment.
+    """
+    seconds = {label: [] for label, _, _ in pipelines}
+    for label, trainer, train in pipelines:
+        trainer._train_epoch(train, 0)  # warm-up: allocator, first touch of the tables
+    for epoch in range(1, rounds + 1):
+        for label, trainer, train in pipelines:
+            start = time.perf_counter()
+            trainer._train_epoch(train, epoch)
+            seconds[label].append(time.perf_counter() - start)
+    return {label: len(train._dataset) / statistics.median(seconds[label]) for label, _, train in pipelines}
+
+
+def part_train(args):
+    common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), train_batch_size=2048)
+    pipelines = [("stock RecBole NFM (RecBole loader, model, trainer)", *stock_recbole_setup(common)[1:])]
+    for label, model, extra in (
+        ("recbole_dcr NFMWA", "NFMWA", {}),
+        ("recbole_dcr DCRMoE, fast_data=False (RecBole's loader)", "DCRMoE", {"fast_data": False}),
+        ("recbole_dcr DCRMoE", "DCRMoE", {}),
+    ):
+        _, trainer, train, _, _ = plugin_setup(model, {**common, **PAPER_SIZES, **extra})
+        pipelines.append((label, trainer, train))
+    rates = interleaved_rates(pipelines, args.epochs)
+    stock = rates[pipelines[0][0]]
+    lines = [f"### Training samples/s (`dcr_sim`, {len(pipelines[0][2]._dataset):,} training rows, batch 2048, "
+             f"embedding 16, MLP (256, 128); median of {args.epochs} epochs taken in turns after a warm-up epoch)", "",
+             "| pipeline | samples/s | ratio to stock RecBole NFM |", "|---|---|---|"]
+    lines += [f"| {label} | {rate:,.0f} | {rate / stock:.2f} |" for label, rate in rates.items()]
+    return lines
+
+
+class ItemIdScorer(torch.nn.Module):
+    """Scores a row by its item id: a scorer that costs nothing, to time the evaluation pipeline itself."""
+
+    def __init__(self, item_field):
+        super().__init__()
+        self.item_field = item_field
+
+    def predict(self, interaction):
+        return interaction[self.item_field].float()
+
+    def other_parameter(self):
+        return None
+
+
+def evaluation_rate(trainer, eval_data, rounds):
+    """Median rows/s of ``trainer.evaluate`` (batches, scoring, ranking, RecBole's metrics) over ``rounds``."""
+    seconds = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        trainer.evaluate(eval_data, load_best_model=False)
+        seconds.append(time.perf_counter() - start)
+    return eval_data.num_rows / statistics.median(seconds)
+
+
+def part_eval(args):
+    common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), **PAPER_SIZES)
+    lines = ["### Per-user ranking evaluation rows/s (`dcr_sim` test split; batches + scoring + ranking + "
+             f"RecBole's metrics; median of {args.epochs} runs; untrained weights, which cost the same)", "",
+             "| scorer | batches | rows | rows/s |", "|---|---|---|---|"]
+    for fast_data in (True, False):
+        batching = "plugin (gathered once-joined tensors)" if fast_data else "RecBole's `dataset[rows]`"
+        for model in ("item id (free)", "NFMWA", "DCRMoE"):
+            _, trainer, _, _, test = plugin_setup("NFMWA" if model.startswith("item") else model,
+                                                  {**common, "fast_data": fast_data})
+            if model.startswith("item"):
+                trainer.model = ItemIdScorer(test._dataset.iid_field)
+            rate = evaluation_rate(trainer, test, args.epochs)
+            lines.append(f"| {model} | {batching} | {test.num_rows:,} | {rate:,.0f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+# ---------------------------------------------------------------- Kwai size: child processes, so that
+# each step's peak RSS is its own (the kernel's ru_maxrss of the child)
+def run_child(arguments):
+    """(JSON the child printed last, wall seconds, peak RSS in GB) of ``performance.py --child ...``."""
+    command = [sys.executable, str(Path(__file__).resolve()), *arguments]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    stdout = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed (exit {os.waitstatus_to_exitcode(status)})")
+    return json.loads(stdout.strip().splitlines()[-1]), time.perf_counter() - started, usage.ru_maxrss / 1024**2
+
+
+def kwai_config(kwai_dir, fast_data=True, **extra):
+    return Config(model="DCRMoE", dataset="kwai", config_dict={
+        **QUIET, "data_path": str(kwai_dir), "fast_data": fast_data, "train_batch_size": 2048,
+        "checkpoint_dir": tempfile.mkdtemp(prefix="recbole-dcr-perf-"), **extra,
+    })
+
+
+def tensor_digest(dataset):
+    """sha1 over every column of the split tables and every token list: equal digests, equal data."""
+    digest = hashlib.sha1()
+    for field in sorted(dataset.field2id_token):
+        digest.update("\n".join(map(str, dataset.field2id_token[field])).encode())
+    for table in (dataset.inter_feat, dataset.item_feat):
+        for column in sorted(table.columns):
+            digest.update(column.encode() + table[column].numpy().tobytes())
+    return digest.hexdigest()
+
+
+def child_load(kwai_dir, fast_data):
+    config = kwai_config(kwai_dir, fast_data=bool(int(fast_data)))
+    start = time.perf_counter()
+    dataset = create_dataset(config)
+    loaded = time.perf_counter()
+    dataset._change_feat_format()  # the DataFrame -> tensor step build() starts with, timed with the load
+    return {"load_s": time.perf_counter() - start, "parse_and_process_s": loaded - start,
+            "rows": len(dataset.inter_feat), "digest": tensor_digest(dataset)}
+
+
+def child_end_to_end(kwai_dir):
+    steps = {}
+    config = kwai_config(kwai_dir, eval_batch_size=262144)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    start = time.perf_counter()
+    dataset = create_dataset(config)
+    steps["load atomic files"] = time.perf_counter() - start
+    start = time.perf_counter()
+    train, _, test = data_preparation(config, dataset)
+    model = get_model("DCRMoE")(config, train._dataset)
+    trainer = get_trainer(config["MODEL_TYPE"], "DCRMoE")(config, model)
+    steps["split, batches, model"] = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer._train_epoch(train, 0)
+    steps[f"one DCRMoE training epoch ({len(train._dataset):,} rows)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result = trainer.evaluate(test, load_best_model=False)
+    steps[f"test evaluation ({test.num_rows:,} rows, {test.num_users:,} users)"] = time.perf_counter() - start
+    return {"steps": steps, "test_result": {k: float(v) for k, v in result.items()},
+            "train_rows": len(train._dataset), "test_rows": test.num_rows}
+
+
+def default_kwai_dir(args):
+    return Path(args.kwai_dir) if args.kwai_dir else Path(tempfile.gettempdir()) / "recbole-dcr-kwai-scale"
+
+
+def part_kwai(args):
+    import convert_scale
+
+    workdir = default_kwai_dir(args)
+    raw_file = workdir / "raw" / "train" / "train_interaction.txt"
+    raw_file.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    convert_scale.generate_kwai(raw_file, convert_scale.PAPER_ROWS, convert_scale.PAPER_USERS,
+                                convert_scale.PAPER_ITEMS, seed=0)
+    generated = time.perf_counter() - start
+    status, convert_s, convert_gb, _ = convert_scale.run_converter(workdir / "raw", workdir / "out")
+    if status != 0:
+        raise RuntimeError(f"the Kwai converter failed (exit {status})")
+    report, child_s, child_gb = run_child(["--child", "end_to_end", str(workdir / "out")])
+    total = convert_s + child_s
+    lines = [f"### Kwai size end to end (synthetic log: {convert_scale.PAPER_ROWS:,} rows, "
+             f"{convert_scale.PAPER_USERS:,} users, {convert_scale.PAPER_ITEMS:,} items; files in `{workdir}`)", "",
+             "| step | seconds | peak RSS of the process (GB) |", "|---|---|---|",
+             f"| (input) generate the raw log | {generated:.0f} | |",
+             f"| converter `dataset_converters/kwai.py` | {convert_s:.0f} | {convert_gb:.2f} |"]
+    lines += [f"| {step} | {seconds:.0f} | |" for step, seconds in report["steps"].items()]
+    lines += [f"| load + train + test, whole child process (incl. start-up) | {child_s:.0f} | {child_gb:.2f} |",
+              f"| **total, converter to test metrics** | **{total:.0f}** ({total / 60:.1f} min; target <= 30 min) | "
+              f"**{max(convert_gb, child_gb):.2f}** (target <= 12 GB) |", "",
+              "Test metrics after one epoch (synthetic data; says nothing about the real Kwai log): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in report["test_result"].items())]
+    return lines
+
+
+def part_load(args):
+    kwai_dir = default_kwai_dir(args) / "out"
+    if not (kwai_dir / "kwai").is_dir():
+        raise SystemExit(f"{kwai_dir}/kwai: no atomic files; run the kwai part first (or pass --kwai_dir)")
+    fast, fast_s, fast_gb = run_child(["--child", "load", str(kwai_dir), "1"])
+    slow, slow_s, slow_gb = run_child(["--child", "load", str(kwai_dir), "0"])
+    return [f"### Loading Kwai-size atomic files ({fast['rows']:,} rows; `{kwai_dir}/kwai`)", "",
+            "| parser | parse + RecBole processing (s) | + tensors (s) | peak RSS (GB) | sha1 of every tensor and token list |",
+            "|---|---|---|---|---|",
+            f"| RecBole (`engine=\"python\"`) | {slow['parse_and_process_s']:.1f} | {slow['load_s']:.1f} | {slow_gb:.2f} | `{slow['digest'][:12]}` |",
+            f"| recbole_dcr (`fast_data`, C parser) | {fast['parse_and_process_s']:.1f} | {fast['load_s']:.1f} | {fast_gb:.2f} | `{fast['digest'][:12]}` |",
+            "", f"Speed-up {slow['load_s'] / fast['load_s']:.1f}x; identical data: "
+            + ("**yes**" if fast["digest"] == slow["digest"] else "**NO**")]
+
+
+def part_inference(args):
+    from recbole_dcr.analysis import inference_cost
+
+    common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), **QUIET, **PAPER_SIZES)
+
+    def make_config(model):
+        return Config(model=model, config_dict=common)
+
+    config = make_config("DCRMoE")
+    init_logger(config)
+    train, _, test = create_dataset(config).build()
+    results = inference_cost(make_config, train, test, ["DCRNFM", "NWGMDCR", "DCRMoE"], repeats=args.epochs)
+    seconds = {r["model"]: r["seconds_per_1M"] for r in results}
+    lines = [f"### Inference on the same {results[0]['candidates']:,} test rows (`dcr_sim`, K = {results[0]['K']}; "
+             "passes counted by instrumentation, best of repeats)", "",
+             "| model | backbone passes / row | MLP passes / row | s per 1M candidates | time relative to DCRMoE |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['backbone_passes']:g} | {r['mlp_passes']:g} | {r['seconds_per_1M']:.1f} | "
+              f"{r['seconds_per_1M'] / seconds['DCRMoE']:.2f} |" for r in results]
+    return lines
+
+
+def machine_line(threads):
+    cpu = platform.processor() or platform.machine()
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    return (f"Machine: {os.cpu_count()} cores ({cpu}), {memory_gb:.1f} GB RAM, {threads} torch thread(s), "
+            f"Python {platform.python_version()}, torch {torch.__version__}.")
+
+
+PARTS = {"train": part_train, "eval": part_eval, "inference": part_inference, "load": part_load, "kwai": part_kwai}
+CHILDREN = {"load": child_load, "end_to_end": child_end_to_end}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="train,eval,inference,load,kwai")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--kwai_dir", help="folder with kwai/ atomic files (default: made by the kwai part)")
+    parser.add_argument("--out", default="results/performance.md")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one step in its own process
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child[0]](*args.child[1:])))
+        return
+    lines = ["# recbole_dcr performance", "", f"Command: `python {' '.join(sys.argv)}`", "", machine_line(args.threads), ""]
+    for part in args.parts.split(","):
+        lines += PARTS[part](args) + [""]
+        print("\n".join(lines), flush=True)
+        write_text_atomic(str(REPO_ROOT / args.out), "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
