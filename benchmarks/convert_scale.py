@@ -11,6 +11,8 @@ the kernel's accounting of that child). Targets: <= 5 min and <= 8 GB.
 
     nice python benchmarks/convert_scale.py            # full scale, ~1 GB of raw text in a temp folder
     python benchmarks/convert_scale.py --rows 1000000  # quicker look
+    python benchmarks/convert_scale.py --rows 400000 --users 3000 --items 20000 --faces --workdir DIR --keep
+                                                       # a small converted Kwai-format dataset with face_count
 
 The synthetic log has heavy-tailed user activity and photo popularity, some
 repeated (user, photo) rows, 0.1% photos without a duration, and finishing
@@ -39,12 +41,14 @@ TIME_LIMIT_S, MEMORY_LIMIT_GB = 300, 8.0
 CHUNK_ROWS = 2_000_000
 
 
-def generate_kwai(path: Path, rows: int, users: int, items: int, seed: int) -> None:
-    """Write a train_interaction.txt with ``rows`` lines, chunk by chunk."""
+def generate_kwai(path: Path, rows: int, users: int, items: int, seed: int, faces: Path | None = None) -> None:
+    """Write a train_interaction.txt with ``rows`` lines, chunk by chunk (and a train_face.txt if ``faces``)."""
     rng = np.random.default_rng(seed)
     # Sparse raw ids, as in the real files, and skewed activity / popularity.
     user_ids = np.sort(rng.choice(max(users * 3, 100), users, replace=False))
     photo_ids = np.sort(rng.choice(max(items * 10, 1000), items, replace=False))
+    if faces is not None:
+        write_faces(faces, photo_ids, seed)
     user_weight = rng.lognormal(0.0, 1.0, users)
     photo_weight = rng.lognormal(0.0, 1.2, items)
     user_cdf = np.cumsum(user_weight / user_weight.sum())
@@ -77,6 +81,18 @@ def generate_kwai(path: Path, rows: int, users: int, items: int, seed: int) -> N
     print(file=sys.stderr)
 
 
+def write_faces(path: Path, photo_ids: np.ndarray, seed: int) -> None:
+    """train_face.txt: 0-3 faces per photo, drawn on a stream of their own and tied to nothing else.
+
+    The converter's ``--faces`` turns it into ``face_count``, a feature that confounds nothing (the
+    paper's feature swap, Table 5); the interaction draws are those of a run without faces.
+    """
+    count = np.random.default_rng([seed, 1]).integers(0, 4, len(photo_ids))
+    face = "[0.02, 1, 25, 60]"
+    lines = [f"{photo}\t[{', '.join([face] * n)}]" for photo, n in zip(photo_ids, count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def machine_description() -> str:
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     cpu = platform.processor() or "unknown CPU"
@@ -91,10 +107,10 @@ def machine_description() -> str:
             f"niceness {os.nice(0)}")
 
 
-def run_converter(raw: Path, out: Path) -> tuple[int, float, float, str]:
+def run_converter(raw: Path, out: Path, *extra: str) -> tuple[int, float, float, str]:
     """(exit status, wall seconds, peak RSS in GB, stdout) of one conversion."""
     command = [sys.executable, str(REPO_ROOT / "dataset_converters" / "kwai.py"), "--raw", str(raw), "--out", str(out),
-               "--force"]
+               "--force", *extra]
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     stdout = child.stdout.read()
@@ -113,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where raw and converted files go (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated and converted files")
     parser.add_argument("--reuse", action="store_true", help="reuse a raw file already in --workdir")
+    parser.add_argument("--faces", action="store_true", help="also write train_face.txt and convert with --faces")
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="recbole-dcr-convert-scale-"))
@@ -123,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.reuse and raw_file.exists()):
             raw_file.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            generate_kwai(raw_file, args.rows, args.users, args.items, args.seed)
+            generate_kwai(raw_file, args.rows, args.users, args.items, args.seed,
+                          faces=raw_file.parent / "train_face.txt" if args.faces else None)
             print(f"generated {raw_file} ({args.rows:,} rows, {raw_file.stat().st_size / 1024**3:.2f} GB) "
                   f"in {time.perf_counter() - started:.0f} s")
-        status, elapsed, peak_gb, stdout = run_converter(raw, workdir / "out")
+        status, elapsed, peak_gb, stdout = run_converter(raw, workdir / "out", *(["--faces"] if args.faces else []))
         print(stdout.rstrip())
         print(f"converter exit status: {status}")
         print(f"conversion wall time: {elapsed:.1f} s (target <= {TIME_LIMIT_S} s)")

@@ -108,3 +108,30 @@ def test_evaluating_every_evaluated_user_equals_the_full_evaluation(tiny_dataset
     assert evaluate_users(trainer, config, test_data._dataset, everyone) == trainer.evaluate(test_data, load_best_model=False)
     some = active_users(train, test_data._dataset, 0.5, 1.0)
     assert evaluate_users(trainer, config, test_data._dataset, some) != trainer.evaluate(test_data, load_best_model=False)
+
+
+def test_run_dcr_analysis_on_a_converted_kwai_dataset(tmp_path):
+    """Raw Kwai-format log -> dataset_converters/kwai.py --faces -> every analysis, face_count swapped in."""
+    from tests.converters.conftest import generated_kwai_rows, write_kwai
+
+    rows = generated_kwai_rows(n_users=30, n_items=60, n_rows=3000, seed=3)
+    faces = [(photo, "[" + ", ".join(["[0.02, 1, 25, 60]"] * (photo % 3)) + "]") for photo in range(60)]
+    write_kwai(tmp_path / "raw", rows, faces=faces)
+    converter = [sys.executable, os.path.join(REPO, "dataset_converters", "kwai.py"), "--raw", str(tmp_path / "raw"),
+                 "--out", str(tmp_path / "data"), "--faces"]
+    done = subprocess.run(converter, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = tmp_path / "analysis"
+    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=kwai", f"--data_path={tmp_path / 'data'}",
+           "--analysis=cost,groups,users,swap", "--swap_field=face_count", "--models=DCRMoE,NFMWA", f"--output_dir={out}",
+           "--repeats=1", "--epochs=1", "--topk=[3]", "--valid_metric=NDCG@3", "--expert_hidden_size=[8]",
+           "--mlp_hidden_size=[8]", f"--checkpoint_dir={tmp_path / 'saved'}"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    groups = (out / "group_averages.md").read_text()
+    assert "| GT |" in groups and "| DCRMoE |" in groups and (out / "group_averages.png").exists()
+    assert "| DCRMoE | 1 | " in (out / "cost.md").read_text()
+    assert "| active | DCRMoE |" in (out / "user_groups.md").read_text()
+    swap = (out / "feature_swap.md").read_text()
+    assert "| duration_level | NFMWA |" in swap and "| face_count | NFMWA |" in swap
