@@ -130,8 +130,8 @@ def run_users(args, config_files, command):
     names = args.models.split(",")
     if names[0] != "DCRMoE":
         names = ["DCRMoE"] + [name for name in names if name != "DCRMoE"]
-    config, _, _, test = trained(names[0], args, config_files)
-    train_dataset = create_dataset(config).build()[0]  # same seed, same split as the trained models'
+    _, _, trainer, test = trained(names[0], args, config_files)
+    train_dataset = trainer.train_dataset  # every model of the run was trained on this same split
 
     active = active_users(train_dataset, test, args.active_train_share, args.active_positive_share)
     evaluated = active_users(train_dataset, test, 1.0, 1.0)  # every user with a positive test label

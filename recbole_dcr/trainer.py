@@ -90,12 +90,14 @@ class DCRTrainer(Trainer, _DataParallelModel):
             )
         super().__init__(config, model)
         self.dataset_fingerprint = None  # set by fit() from the training split
+        self.train_dataset = None  # the training split fit() saw (the analyses group users by it)
         if is_distributed(config):
             # The file name holds the start time, which differs between processes; rank 0 writes it.
             self.saved_model_file = broadcast_from_first_rank(self.saved_model_file)
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         self.dataset_fingerprint = dataset_fingerprint(train_data._dataset)
+        self.train_dataset = train_data._dataset
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
