@@ -1,7 +1,7 @@
 """Speed and scale of recbole_dcr against stock RecBole, measured side by side in one run.
 
     python benchmarks/performance.py [--parts train,eval,load,inference,kwai] [--threads N]
-        [--epochs 3] [--kwai_dir DIR] [--out results/performance.md]
+        [--epochs 3] [--kwai_dir DIR] [--kwai_rows N --kwai_users N --kwai_items N] [--out results/performance.md]
 
 Parts (each prints a Markdown table; ratios matter more than absolute figures on a shared machine):
 
@@ -36,6 +36,7 @@ from recbole.utils import init_logger, init_seed
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from convert_scale import PAPER_ITEMS, PAPER_ROWS, PAPER_USERS  # noqa: E402  (benchmarks/ is the script's folder)
 from recbole_dcr.config import Config  # noqa: E402
 from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer, write_text_atomic  # noqa: E402
 
@@ -234,16 +235,15 @@ def part_kwai(args):
     raw_file = workdir / "raw" / "train" / "train_interaction.txt"
     raw_file.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    convert_scale.generate_kwai(raw_file, convert_scale.PAPER_ROWS, convert_scale.PAPER_USERS,
-                                convert_scale.PAPER_ITEMS, seed=0)
+    convert_scale.generate_kwai(raw_file, args.kwai_rows, args.kwai_users, args.kwai_items, seed=0)
     generated = time.perf_counter() - start
     status, convert_s, convert_gb, _ = convert_scale.run_converter(workdir / "raw", workdir / "out")
     if status != 0:
         raise RuntimeError(f"the Kwai converter failed (exit {status})")
     report, child_s, child_gb = run_child(["--child", "end_to_end", str(workdir / "out")])
     total = convert_s + child_s
-    lines = [f"### Kwai size end to end (synthetic log: {convert_scale.PAPER_ROWS:,} rows, "
-             f"{convert_scale.PAPER_USERS:,} users, {convert_scale.PAPER_ITEMS:,} items; files in `{workdir}`)", "",
+    lines = [f"### Kwai size end to end (synthetic log: {args.kwai_rows:,} rows, "
+             f"{args.kwai_users:,} users, {args.kwai_items:,} items; files in `{workdir}`)", "",
              "| step | seconds | peak RSS of the process (GB) |", "|---|---|---|",
              f"| (input) generate the raw log | {generated:.0f} | |",
              f"| converter `dataset_converters/kwai.py` | {convert_s:.0f} | {convert_gb:.2f} |"]
@@ -309,7 +309,10 @@ def main():
     parser.add_argument("--parts", default="train,eval,inference,load,kwai")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--kwai_dir", help="folder with kwai/ atomic files (default: made by the kwai part)")
+    parser.add_argument("--kwai_dir", help="folder for the kwai part's raw log and atomic files (default: a temp folder)")
+    parser.add_argument("--kwai_rows", type=int, default=PAPER_ROWS, help="kwai part: raw log rows (the paper's Kwai)")
+    parser.add_argument("--kwai_users", type=int, default=PAPER_USERS)
+    parser.add_argument("--kwai_items", type=int, default=PAPER_ITEMS)
     parser.add_argument("--out", default="results/performance.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one step in its own process
     args = parser.parse_args()
