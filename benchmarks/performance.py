@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from convert_scale import PAPER_ITEMS, PAPER_ROWS, PAPER_USERS  # noqa: E402  (benchmarks/ is the script's folder)
 from recbole_dcr.config import Config  # noqa: E402
+from recbole_dcr.quick_start import build_run  # noqa: E402
 from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer, write_text_atomic  # noqa: E402
 
 PAPER_SIZES = dict(embedding_size=16, mlp_hidden_size=[256, 128], expert_hidden_size=[256, 128], dropout_prob=0.0)
@@ -49,12 +50,7 @@ def plugin_setup(model, overrides):
     config = Config(model=model, config_dict={**QUIET, **overrides})
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    return config, trainer, train, valid, test
+    return (config, *build_run(config))
 
 
 def stock_recbole_setup(overrides):

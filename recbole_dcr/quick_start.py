@@ -12,13 +12,8 @@ from recbole_dcr.config import Config
 from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer
 
 
-def train_and_test(config, saved=True, verbose=True, show_progress=False, callback_fn=None):
-    """The whole run for a built Config: data, model, training, test.
-
-    ``callback_fn(epoch, valid_score)`` is called after each validation (RecBole's hook).
-    Returns ``(result dict, trainer, test_data)``; the trainer holds the model with its best weights
-    (when ``saved``), for callers that go on using it.
-    """
+def build_run(config, verbose=False):
+    """Data and an untrained model for a built Config: ``(trainer, train_data, valid_data, test_data)``."""
     logger = getLogger()
     dataset = create_dataset(config)
     if verbose:
@@ -30,7 +25,17 @@ def train_and_test(config, saved=True, verbose=True, show_progress=False, callba
     if verbose:
         logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return trainer, train_data, valid_data, test_data
 
+
+def train_and_test(config, saved=True, verbose=True, show_progress=False, callback_fn=None):
+    """The whole run for a built Config: data, model, training, test.
+
+    ``callback_fn(epoch, valid_score)`` is called after each validation (RecBole's hook).
+    Returns ``(result dict, trainer, test_data)``; the trainer holds the model with its best weights
+    (when ``saved``), for callers that go on using it.
+    """
+    trainer, train_data, valid_data, test_data = build_run(config, verbose)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, verbose=verbose, saved=saved, show_progress=show_progress, callback_fn=callback_fn
     )
