@@ -24,6 +24,11 @@ def gather_rows(table, index):
     return Interaction({field: values[index] for field, values in table.interaction.items()})
 
 
+def joined_rows(dataset):
+    """Every interaction of ``dataset`` with its user/item features joined, once, for ``gather_rows``."""
+    return dataset.join(Interaction(dict(dataset.inter_feat.interaction)))  # join() adds columns in place: join a copy
+
+
 def check_no_negative_sampling(config):
     neg_sampling = config["train_neg_sample_args"] or {}
     if neg_sampling.get("distribution", "none") != "none":
@@ -60,8 +65,7 @@ class DCRTrainDataLoader:
         self.world_size = int(config["world_size"]) if distributed else 1
         self.rank = int(config["local_rank"] + config["offset"]) if distributed else 0
         self.global_batch_rows = 0
-        table = Interaction(dict(dataset.inter_feat.interaction))  # join() adds columns in place: join a copy
-        self._rows = dataset.join(table)
+        self._rows = joined_rows(dataset)
         self.sampler = self  # RecBole's trainer calls train_data.sampler.set_epoch under DDP
 
     def set_epoch(self, epoch):
@@ -137,7 +141,7 @@ class UserRankingEvalDataLoader:
         self.num_rows = int(sum(len(b[0]) for b in self._batches))
         # Fast path: the item/user features are joined once, and a batch is one tensor gather per field
         # (RecBole's ``dataset[rows]`` indexes the table and joins the features anew for every batch).
-        self._rows = dataset.join(Interaction(dict(dataset.inter_feat.interaction))) if config["fast_data"] else None
+        self._rows = joined_rows(dataset) if config["fast_data"] else None
 
     @staticmethod
     def _make_batch(user_slots, starts, counts, rows_by_user, relevance):

@@ -37,7 +37,7 @@ class _CParserPandas:
 
     RecBole's ``_load_feat`` hard-codes ``engine="python"`` (about 8 s per 1M rows here). The C parser
     with ``float_precision="round_trip"`` reads floats exactly as Python's ``float()`` does, so the
-    frames are identical (``tests/test_fast_data.py``) at a fraction of the time.
+    frames are identical (``tests/test_fast_paths.py``) at a fraction of the time.
     """
 
     def __getattr__(self, name):
