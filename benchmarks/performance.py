@@ -36,7 +36,7 @@ from recbole.utils import init_logger, init_seed
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from convert_scale import PAPER_ITEMS, PAPER_ROWS, PAPER_USERS  # noqa: E402  (benchmarks/ is the script's folder)
+import convert_scale  # noqa: E402  (benchmarks/ is the script's folder)
 from recbole_dcr.config import Config  # noqa: E402
 from recbole_dcr.quick_start import build_run  # noqa: E402
 from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer, write_text_atomic  # noqa: E402
@@ -172,7 +172,7 @@ def run_child(arguments):
 def kwai_config(kwai_dir, fast_data=True, **extra):
     return Config(model="DCRMoE", dataset="kwai", config_dict={
         **QUIET, "data_path": str(kwai_dir), "fast_data": fast_data, "train_batch_size": 2048,
-        "checkpoint_dir": tempfile.mkdtemp(prefix="recbole-dcr-perf-"), **extra,
+        "checkpoint_dir": str(Path(kwai_dir) / "saved"), **extra,  # nothing is saved; RecBole wants the folder
     })
 
 
@@ -225,8 +225,6 @@ def default_kwai_dir(args):
 
 
 def part_kwai(args):
-    import convert_scale
-
     workdir = default_kwai_dir(args)
     raw_file = workdir / "raw" / "train" / "train_interaction.txt"
     raw_file.parent.mkdir(parents=True, exist_ok=True)
@@ -306,9 +304,9 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--kwai_dir", help="folder for the kwai part's raw log and atomic files (default: a temp folder)")
-    parser.add_argument("--kwai_rows", type=int, default=PAPER_ROWS, help="kwai part: raw log rows (the paper's Kwai)")
-    parser.add_argument("--kwai_users", type=int, default=PAPER_USERS)
-    parser.add_argument("--kwai_items", type=int, default=PAPER_ITEMS)
+    parser.add_argument("--kwai_rows", type=int, default=convert_scale.PAPER_ROWS, help="kwai part: raw log rows (the paper's Kwai)")
+    parser.add_argument("--kwai_users", type=int, default=convert_scale.PAPER_USERS)
+    parser.add_argument("--kwai_items", type=int, default=convert_scale.PAPER_ITEMS)
     parser.add_argument("--out", default="results/performance.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one step in its own process
     args = parser.parse_args()
