@@ -27,6 +27,7 @@ setup(
         "numpy>=1.21,<2",
         "pandas>=1.3,<3",
         "pyyaml",
+        "tqdm",
         "setuptools<82",
         "ray<=2.6.3",
     ],
@@ -36,5 +37,5 @@ setup(
         "analysis": ["matplotlib>=3.7,<3.11"],  # PNG plots of run_dcr_analysis.py
         "hyper": ["hyperopt==0.2.5", "pyarrow<19"],
     },
-    scripts=["run_recbole_dcr.py"],
+    entry_points={"console_scripts": ["recbole-dcr=recbole_dcr.cli:main"]},
 )

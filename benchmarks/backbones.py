@@ -9,25 +9,21 @@ Inference time is the wall time of ``model.predict`` over the test rows, scaled 
 """
 
 import argparse
-import os
-import platform
 import sys
 import time
 
 import torch
-from recbole.utils import init_logger, init_seed
 
-from recbole_dcr.config import Config
-from recbole_dcr.quick_start import train_and_test
-from recbole_dcr.utils import write_text_atomic
+from recbole_dcr.files import write_text
+from recbole_dcr.quick_start import train
+from recbole_dcr.research.reports import machine_line
 
 
-def train_and_time(model_name, overrides):
-    config = Config(model=model_name, config_dict={"show_progress": False, "state": "WARNING", **overrides})
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    result, trainer, test = train_and_test(config, verbose=False)
-    model = trainer.model.eval()
+def train_and_time(model_name, overrides, command_line):
+    run = train(model_name, config_dict={"show_progress": False, "state": "WARNING", **overrides},
+                command_line=command_line, quiet=True)
+    result, test, config = run.result, run.test_data, run.config
+    model = run.trainer.model.eval()
     rows, start = 0, time.perf_counter()
     with torch.no_grad():
         for interaction, *_ in test:
@@ -42,12 +38,12 @@ def main():
     parser.add_argument("--variants", default="plain,moe,generic", help="which of plain, moe, generic to run")
     parser.add_argument("--out", default="results/backbones.md")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
-    args, _ = parser.parse_known_args()
+    args, command_line = parser.parse_known_args()
     torch.set_num_threads(args.threads)
     lines = [
         "# DCR on RecBole backbones (default dataset `dcr_sim`)", "",
         f"Command: `python {' '.join(sys.argv)}`", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch thread(s), torch {torch.__version__}.", "",
+        machine_line(args.threads), "",
         "| backbone | variant | recall@10 | map@10 | ndcg@10 | inference s / 1M candidates |", "|---|---|---|---|---|---|",
     ]
     variants = args.variants.split(",")
@@ -58,15 +54,15 @@ def main():
         for key, variant, model, overrides in (
             ("plain", "plain RecBole model", backbone, {}),
             ("moe", "DCR-MoE", "DCRMoE", {"backbone": backbone}),
-            ("generic", "generic DCR (enumerate)", "DCR", {"base_model": backbone, "dcr_inference": "enumerate"}),
+            ("generic", "generic DCR (enumerate)", "DCR", {"base_model": backbone, "inference": "do"}),
         ):
             if key not in variants:
                 continue
-            result, seconds = train_and_time(model, overrides)
+            result, seconds = train_and_time(model, overrides, command_line)
             lines.append(f"| {backbone} | {variant} | {result['recall@10']:.4f} | {result['map@10']:.4f} | "
                          f"{result['ndcg@10']:.4f} | {seconds:.1f} |")
             print(lines[-1], flush=True)
-            write_text_atomic(args.out, "\n".join(lines) + "\n")  # after every row: a long run that is cut short keeps what it measured
+            write_text(args.out, "\n".join(lines) + "\n")  # after every row: a long run that is cut short keeps what it measured
     print("\n".join(lines))
 
 

@@ -11,22 +11,22 @@ seconds per 1M candidates (best of ``--repeats``), with the ratio to NFMWA's sin
 
 import argparse
 import os
-import platform
-import sys
 
 import torch
 from recbole.utils import init_seed
 
-from recbole_dcr.analysis import COST_MODELS, inference_cost
 from recbole_dcr.config import Config
-from recbole_dcr.utils import create_dataset, write_text_atomic
+from recbole_dcr.data import create_dataset
+from recbole_dcr.files import write_text
+from recbole_dcr.research.analysis import COST_MODELS, inference_cost
+from recbole_dcr.research.reports import machine_line
 
 
 def measure(k, args):
     """inference_cost rows for the models of COST_MODELS on a simulated dataset with K = k."""
     settings = {"data_path": os.path.join(args.data_root, f"k{k}"), "sim_confounder_values": k,
                 "sim_users": args.users, "sim_rows_per_user": args.rows_per_user, "state": "WARNING"}
-    make_config = lambda name: Config(model=name, dataset="dcr_sim", config_dict=settings)  # noqa: E731
+    make_config = lambda name: Config(model=name, dataset="dcr_sim", config_dict=settings, command_line=[])  # noqa: E731
     config = make_config(COST_MODELS[0])
     init_seed(config["seed"], config["reproducibility"])
     train, _, _ = create_dataset(config).build()
@@ -43,14 +43,12 @@ def main():
     parser.add_argument("--data_root", default="dataset/inference_cost")
     parser.add_argument("--out", default="results/inference_cost.md")
     args = parser.parse_args()
-    sys.argv = sys.argv[:1]  # the flags above are not RecBole config keys
     torch.set_num_threads(args.threads)
     lines = [
         "# Inference cost of the backdoor adjustment (paper, Table 4)", "",
         f"Command: `python benchmarks/inference_cost.py --ks {args.ks} --threads {args.threads} "
         f"--repeats {args.repeats} --users {args.users} --rows_per_user {args.rows_per_user}`", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch thread(s), torch "
-        f"{torch.__version__}. Untrained models (cost does not depend on weights); every training row of the "
+        f"{machine_line(args.threads)} Untrained models (cost does not depend on weights); every training row of the "
         f"simulated dataset scored in batches of eval_batch_size; best of {args.repeats} passes.", "",
         "Backbone passes: rows through embedding + bi-interaction per candidate. MLP passes: rows x experts "
         "through a (256, 128) MLP per candidate.", "",
@@ -62,7 +60,7 @@ def main():
             lines.append(f"| {k} | {row['model']} | {row['backbone_passes']:g} | {row['mlp_passes']:g} | "
                          f"{row['seconds_per_1M']:.2f} | {row['seconds_per_1M'] / rows[0]['seconds_per_1M']:.1f} |")
         print("\n".join(lines[-len(rows):]), flush=True)
-        write_text_atomic(args.out, "\n".join(lines) + "\n")
+        write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,13 +32,15 @@ from pathlib import Path
 import torch
 from recbole.utils import init_logger, init_seed
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+import convert_scale  # benchmarks/ is this script's folder, hence on the import path
+from recbole_dcr.config import Config
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.files import write_text
+from recbole_dcr.quick_start import build_run, configure
+from recbole_dcr.registry import get_model, get_trainer
+from recbole_dcr.research.reports import machine_line
 
-import convert_scale  # noqa: E402  (benchmarks/ is the script's folder)
-from recbole_dcr.config import Config  # noqa: E402
-from recbole_dcr.quick_start import build_run  # noqa: E402
-from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer, write_text_atomic  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PAPER_SIZES = dict(embedding_size=16, mlp_hidden_size=[256, 128], expert_hidden_size=[256, 128], dropout_prob=0.0)
 QUIET = {"show_progress": False, "state": "WARNING"}
@@ -47,9 +48,7 @@ QUIET = {"show_progress": False, "state": "WARNING"}
 
 def plugin_setup(model, overrides):
     """(config, trainer, train, valid, test) of a plugin run, model untrained."""
-    config = Config(model=model, config_dict={**QUIET, **overrides})
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    config = configure(model, config_dict={**QUIET, **overrides}, command_line=[])
     return (config, *build_run(config))
 
 
@@ -161,7 +160,7 @@ def run_child(arguments):
     """(JSON the child printed last, wall seconds, peak RSS in GB) of ``performance.py --child ...``."""
     command = [sys.executable, str(Path(__file__).resolve()), *arguments]
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # in the caller's folder (log/ goes there)
     stdout = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
@@ -169,11 +168,9 @@ def run_child(arguments):
     return json.loads(stdout.strip().splitlines()[-1]), time.perf_counter() - started, usage.ru_maxrss / 1024**2
 
 
-def kwai_config(kwai_dir, fast_data=True, **extra):
-    return Config(model="DCRMoE", dataset="kwai", config_dict={
-        **QUIET, "data_path": str(kwai_dir), "fast_data": fast_data, "train_batch_size": 2048,
-        "checkpoint_dir": str(Path(kwai_dir) / "saved"), **extra,  # nothing is saved; RecBole wants the folder
-    })
+def kwai_settings(kwai_dir, fast_data=True, **extra):
+    return {**QUIET, "data_path": str(kwai_dir), "fast_data": fast_data, "train_batch_size": 2048,
+            "checkpoint_dir": str(Path(kwai_dir) / "saved"), **extra}  # nothing is saved; RecBole wants the folder
 
 
 def tensor_digest(dataset):
@@ -188,7 +185,8 @@ def tensor_digest(dataset):
 
 
 def child_load(kwai_dir, fast_data):
-    config = kwai_config(kwai_dir, fast_data=bool(int(fast_data)))
+    config = Config(model="DCRMoE", dataset="kwai", config_dict=kwai_settings(kwai_dir, bool(int(fast_data))),
+                    command_line=[])
     start = time.perf_counter()
     dataset = create_dataset(config)
     loaded = time.perf_counter()
@@ -199,9 +197,7 @@ def child_load(kwai_dir, fast_data):
 
 def child_end_to_end(kwai_dir):
     steps = {}
-    config = kwai_config(kwai_dir, eval_batch_size=262144)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    config = configure("DCRMoE", "kwai", config_dict=kwai_settings(kwai_dir, eval_batch_size=262144), command_line=[])
     start = time.perf_counter()
     dataset = create_dataset(config)
     steps["load atomic files"] = time.perf_counter() - start
@@ -266,12 +262,12 @@ def part_load(args):
 
 
 def part_inference(args):
-    from recbole_dcr.analysis import inference_cost
+    from recbole_dcr.research.analysis import inference_cost
 
     common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), **QUIET, **PAPER_SIZES)
 
     def make_config(model):
-        return Config(model=model, config_dict=common)
+        return Config(model=model, config_dict=common, command_line=[])
 
     config = make_config("DCRMoE")
     init_logger(config)
@@ -285,13 +281,6 @@ def part_inference(args):
     lines += [f"| {r['model']} | {r['backbone_passes']:g} | {r['mlp_passes']:g} | {r['seconds_per_1M']:.1f} | "
               f"{r['seconds_per_1M'] / seconds['DCRMoE']:.2f} |" for r in results]
     return lines
-
-
-def machine_line(threads):
-    cpu = platform.processor() or platform.machine()
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return (f"Machine: {os.cpu_count()} cores ({cpu}), {memory_gb:.1f} GB RAM, {threads} torch thread(s), "
-            f"Python {platform.python_version()}, torch {torch.__version__}.")
 
 
 PARTS = {"train": part_train, "eval": part_eval, "inference": part_inference, "load": part_load, "kwai": part_kwai}
@@ -318,7 +307,7 @@ def main():
     for part in args.parts.split(","):
         lines += PARTS[part](args) + [""]
         print("\n".join(lines), flush=True)
-        write_text_atomic(str(REPO_ROOT / args.out), "\n".join(lines))
+        write_text(str(REPO_ROOT / args.out), "\n".join(lines))
 
 
 if __name__ == "__main__":

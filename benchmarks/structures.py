@@ -2,7 +2,7 @@
 
     python benchmarks/structures.py [--models DCRMoE,NFMWA,NFMWOA] [--reuse] [--out results/structures.md]
 
-For each ``sim_structure`` it runs ``run_dcr_experiments.py`` on a simulated dataset of its own
+For each ``sim_structure`` it runs ``recbole-dcr experiments`` on a simulated dataset of its own
 (``dataset/sim_<structure>``), which writes ``results/structure_<structure>.md``, then gathers the
 overall tables into one summary. ``--reuse`` summarises result files that already exist instead of
 training again. Extra ``--key=value`` flags go to every run.
@@ -14,11 +14,10 @@ import re
 import subprocess
 import sys
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+from recbole_dcr.data.simulator import STRUCTURES
+from recbole_dcr.files import write_text
 
-from recbole_dcr.data.simulator import STRUCTURES  # noqa: E402
-from recbole_dcr.utils import write_text_atomic  # noqa: E402
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MEANING = {
     "hidden_z": "hidden creator Z sets X and A (Fig. 1, the default)",
@@ -52,7 +51,7 @@ def main():
         files[structure] = os.path.join("results", f"structure_{structure}.md")
         if args.reuse and os.path.isfile(os.path.join(REPO_ROOT, files[structure])):
             continue
-        subprocess.run([sys.executable, "run_dcr_experiments.py", f"--models={args.models}",
+        subprocess.run([sys.executable, "-m", "recbole_dcr", "experiments", f"--models={args.models}",
                         f"--sim_structure={structure}", f"--data_path=dataset/sim_{structure}",
                         f"--out={files[structure]}", *extra], cwd=REPO_ROOT, check=True)
     models = args.models.split(",") + ["oracle (true match)"]
@@ -67,7 +66,7 @@ def main():
         rows = overall_rows(os.path.join(REPO_ROOT, path))
         lines.append(f"| {MEANING[structure]} | " + " | ".join(rows[m][2] for m in models) + " | "
                      + " | ".join(rows[m][3] for m in models[1:-1]) + " |")
-    write_text_atomic(os.path.join(REPO_ROOT, args.out), "\n".join(lines) + "\n")
+    write_text(os.path.join(REPO_ROOT, args.out), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

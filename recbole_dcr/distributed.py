@@ -49,13 +49,25 @@ class CrossRankBatchNorm1d(nn.BatchNorm1d):
 
     @classmethod
     def convert(cls, module):
-        """A copy-free swap of every BatchNorm1d in ``module`` (parameters and buffers are kept)."""
+        """Replace every BatchNorm1d inside ``module`` by one of these, sharing its parameters and buffers."""
         for name, child in module.named_children():
             if type(child) is nn.BatchNorm1d:
-                child.__class__ = cls
+                setattr(module, name, cls.sharing_state_of(child))
             else:
                 cls.convert(child)
         return module
+
+    @classmethod
+    def sharing_state_of(cls, batch_norm):
+        """A CrossRankBatchNorm1d holding ``batch_norm``'s own parameter and buffer tensors (no copies)."""
+        replacement = cls(batch_norm.num_features, batch_norm.eps, batch_norm.momentum, batch_norm.affine,
+                          batch_norm.track_running_stats, device="meta")
+        replacement.train(batch_norm.training)
+        for name, tensor in list(batch_norm.named_parameters(recurse=False)):
+            setattr(replacement, name, tensor)
+        for name, tensor in list(batch_norm.named_buffers(recurse=False)):
+            setattr(replacement, name, tensor)
+        return replacement
 
 
 def broadcast_model(model):

@@ -1,15 +1,38 @@
-"""Train and test a model in one call, RecBole style (without importing ``recbole.quick_start``, which needs ray)."""
+"""The one run recipe: Config -> seed -> logger -> data -> model -> training -> test.
+
+Every entry point (the ``recbole-dcr`` command, ``HyperTuning``'s objective, Ray trials, the
+experiments, analyses and benchmarks) goes through :func:`configure` and :func:`train`, so a run
+started anywhere is the same run.  RecBole's ``recbole.quick_start`` is not imported: it needs ray.
+"""
 
 import os
-import sys
+from collections import namedtuple
 from logging import getLogger
 
 import torch.distributed as dist
-
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
 from recbole_dcr.config import Config
-from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model, get_trainer
+
+Run = namedtuple("Run", "config result trainer test_data")
+
+
+def configure(model=None, dataset=None, config_file_list=None, config_dict=None, command_line=None, quiet=False):
+    """A seeded Config with RecBole's logger set up.
+
+    ``command_line``: ``--key=value`` overrides (``None``: ``sys.argv``, as RecBole). ``quiet``: the
+    logger shows errors only (the run still logs to its file).
+    """
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                    command_line=command_line)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    if quiet:
+        for handler in getLogger().handlers:
+            handler.setLevel("ERROR")
+    return config
 
 
 def build_run(config, verbose=False):
@@ -49,21 +72,27 @@ def train_and_test(config, saved=True, verbose=True, show_progress=False, callba
     return result, trainer, test_data
 
 
-def run_recbole_dcr(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
+def train(model=None, dataset=None, config_file_list=None, config_dict=None, command_line=None, saved=True,
+          quiet=False, callback_fn=None):
+    """:func:`configure`, then :func:`train_and_test`: a :class:`Run` of (config, result, trainer, test_data)."""
+    config = configure(model, dataset, config_file_list, config_dict, command_line, quiet)
+    result, trainer, test_data = train_and_test(
+        config, saved=saved, verbose=not quiet, show_progress=config["show_progress"], callback_fn=callback_fn
+    )
+    return Run(config, result, trainer, test_data)
+
+
+def run_recbole_dcr(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None,
+                    command_line=None):
     """Train ``model`` on ``dataset``, evaluate on the test split, and return RecBole's result dict.
 
     Returns ``{'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}``.
     In a data-parallel run (``config_dict`` holding ``local_rank``), rank 0 also puts it in ``queue``.
     """
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    config = configure(model, dataset, config_file_list, config_dict, command_line)
     logger = getLogger()
-    logger.info(sys.argv)
     logger.info(config)
-
     result, _, _ = train_and_test(config, saved=saved, show_progress=config["show_progress"])
-
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
     logger.info(set_color("test result", "yellow") + f": {result['test_result']}")
@@ -75,7 +104,7 @@ def run_recbole_dcr(model=None, dataset=None, config_file_list=None, config_dict
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
-        nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0):
+        nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0, command_line=None):
     """RecBole's ``run``: one process, or ``nproc`` data-parallel processes on this machine.
 
     ``world_size`` counts the processes of all machines and ``group_offset`` is the rank of this
@@ -83,14 +112,15 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     Returns the result dict (from rank 0 of this machine; ``None`` on other machines).
     """
     if nproc == 1 and world_size <= 0:
-        return run_recbole_dcr(model, dataset, config_file_list, config_dict, saved)
+        return run_recbole_dcr(model, dataset, config_file_list, config_dict, saved, command_line=command_line)
     import torch.multiprocessing as mp
 
     config_dict = dict(config_dict or {})
     # Done once here, as processes starting together race on them: generating a missing simulated
     # dataset, and the folders RecBole creates with exists-then-makedirs (init_logger's ./log/<model>,
     # the trainer's checkpoint_dir).
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                    command_line=command_line)
     create_dataset(config)
     for folder in (os.path.join("log", config["model"]), config["checkpoint_dir"]):
         os.makedirs(folder, exist_ok=True)
@@ -100,20 +130,17 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     )
     context = mp.get_context("spawn")
     queue = context.SimpleQueue()
-    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc, join=True)
+    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue, command_line),
+             nprocs=nproc, join=True)
     return None if queue.empty() else queue.get()
 
 
-def _run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue):
-    run_recbole_dcr(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved, queue)
+def _run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue, command_line):
+    run_recbole_dcr(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved, queue,
+                    command_line)
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):
     """Objective for RecBole's ``HyperTuning``: one training run, quiet, returning the result dict."""
-    config = Config(config_dict=config_dict, config_file_list=config_file_list)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    for handler in getLogger().handlers:
-        handler.setLevel("ERROR")
-    result, _, _ = train_and_test(config, saved=saved, verbose=False)
-    return {"model": config["model"], **result}
+    run = train(config_dict=config_dict, config_file_list=config_file_list, saved=saved, quiet=True)
+    return {"model": run.config["model"], **run.result}

@@ -9,6 +9,7 @@ not grow with users × items.  DCR models rank by the deconfounded score P(y|u, 
 """
 
 import json
+import sys
 from logging import getLogger
 
 import numpy as np
@@ -18,11 +19,12 @@ from recbole.data.interaction import Interaction
 from recbole.utils import init_seed
 from tqdm import tqdm
 
+from recbole_dcr.checkpoint import load_checkpoint
 from recbole_dcr.config import Config
+from recbole_dcr.data import create_dataset
 from recbole_dcr.data.dataset import dataset_fingerprint
 from recbole_dcr.model.layers import ConfounderAwareRecommender
-from recbole_dcr.trainer import load_checkpoint
-from recbole_dcr.utils import create_dataset, get_model
+from recbole_dcr.registry import get_model
 
 
 def load_data_and_model(model_file, config_dict=None):
@@ -30,7 +32,7 @@ def load_data_and_model(model_file, config_dict=None):
     checkpoint = load_checkpoint(model_file)
     overrides = json.loads(checkpoint["external_config"])
     overrides.update(config_dict or {})
-    config = Config(model=checkpoint["model"], dataset=checkpoint["dataset"], config_dict=overrides)
+    config = Config(model=checkpoint["model"], dataset=checkpoint["dataset"], config_dict=overrides, command_line=[])
     init_seed(config["seed"], config["reproducibility"])  # the same split as in training
     dataset = create_dataset(config)
     train, valid, test = dataset.build()
@@ -157,3 +159,83 @@ def recommend(model, dataset, train, users, candidates="all", topk=10, exclude_t
     frame["user"] = dataset.id2token(uid, frame["user"].to_numpy()) if len(frame) else []
     frame["item"] = dataset.id2token(iid, frame["item"].to_numpy()) if len(frame) else []
     return frame
+
+
+# ---------------------------------------------------------------------------- command line
+class RecommendError(ValueError):
+    """A checkpoint or request the recommend command cannot serve; the message says why and what to do."""
+
+
+def choose_checkpoint(path, dataset=None):
+    """(file, checkpoint) to recommend from: ``path`` itself, or the newest ``.pth`` in a folder.
+
+    With ``dataset``, a folder's newest checkpoint *of that dataset* is taken, and a file of another
+    dataset is refused: a model scores only the ids it was trained with.
+    """
+    import glob
+    import os
+
+    if not os.path.isdir(path):
+        checkpoint = load_checkpoint(path)
+        if dataset and checkpoint["dataset"] != dataset:
+            raise RecommendError(f"{path} holds {checkpoint['model']} trained on '{checkpoint['dataset']}', not on "
+                                 f"--dataset={dataset}; pass a checkpoint of {dataset}, or drop --dataset")
+        return path, checkpoint
+    files = sorted(glob.glob(os.path.join(path, "*.pth")), key=os.path.getmtime, reverse=True)
+    if not files:
+        raise RecommendError(f"no .pth checkpoint in {path}: train a model first (recbole-dcr train --model=DCRMoE)")
+    seen = []
+    for file in files:
+        checkpoint = load_checkpoint(file)
+        if not dataset or checkpoint["dataset"] == dataset:
+            return file, checkpoint
+        seen.append(checkpoint["dataset"])
+    raise RecommendError(f"no checkpoint of --dataset={dataset} in {path} (it holds checkpoints of "
+                         f"{sorted(set(seen))}); train one first, or pass another --dataset")
+
+
+def read_ids(text_or_file):
+    """Raw ids from a comma-separated list, or from a file with one id a line."""
+    import os
+
+    if os.path.isfile(text_or_file):
+        with open(text_or_file, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    return [token for token in text_or_file.split(",") if token]
+
+
+def main(args, overrides):
+    """``recbole-dcr recommend``: top-N lists in raw ids, written to --output; exit 1 if no user got a list."""
+    import os
+
+    from recbole.utils import init_logger
+
+    from recbole_dcr.files import atomic_path
+
+    try:
+        checkpoint_file, checkpoint = choose_checkpoint(args.checkpoint, args.dataset)
+    except RecommendError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{checkpoint_file}: {checkpoint['model']} trained on dataset '{checkpoint['dataset']}'")
+    config_dict = {"show_progress": sys.stderr.isatty(), **Config.parse_command_line(overrides)}
+    config, model, dataset, train, valid, test = load_data_and_model(checkpoint_file, config_dict)
+    init_logger(config)
+    splits = {"train": train, "valid": valid, "test": test}
+    if args.candidates.startswith("split:"):
+        candidates, split = "split", splits[args.candidates.split(":", 1)[1]]
+    else:
+        candidates, split = ("all" if args.candidates == "all" else read_ids(args.candidates)), None
+    lists = recommend(model, dataset, train, read_ids(args.users), candidates, args.topk, args.exclude_train,
+                      args.conditional, args.batch_size, split, show_progress=config["show_progress"])
+    if lists.empty:
+        print(f"error: no list written: none of the users {args.users!r} has a candidate in dataset "
+              f"'{checkpoint['dataset']}' (unknown ids are listed above); nothing was written to {args.output}",
+              file=sys.stderr)
+        return 1
+    separator = "," if args.output.endswith(".csv") else "\t"
+    with atomic_path(args.output, suffix=os.path.splitext(args.output)[1]) as tmp_path:
+        lists.to_csv(tmp_path, sep=separator, index=False)
+    print(f"top-{args.topk} of {lists['user'].nunique()} users written to {args.output}")
+    print(lists.head(2 * args.topk).to_string(index=False))
+    return 0

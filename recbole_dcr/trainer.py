@@ -12,15 +12,15 @@ What differs from :class:`recbole.trainer.Trainer`:
 """
 
 import json
-import os
 
 import torch
 import torch.distributed as dist
-from recbole.trainer import AbstractTrainer, Trainer
 from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
+from recbole_dcr.checkpoint import CHECKPOINT_FORMAT, config_to_json, load_checkpoint, save_checkpoint
+from recbole_dcr.compat import TrainerBase
 from recbole_dcr.data.dataloader import UserRankingEvalDataLoader, scatter_scores, strict_ranking_scores
 from recbole_dcr.data.dataset import dataset_fingerprint
 from recbole_dcr.distributed import (
@@ -32,53 +32,14 @@ from recbole_dcr.distributed import (
 )
 from recbole_dcr.version import __version__
 
-CHECKPOINT_FORMAT = "recbole_dcr-checkpoint-1"
 RANKING_METRICS = {"recall", "map", "ndcg", "precision", "mrr", "hit"}
-
-
-def config_to_json(config):
-    """The final config as JSON text (values JSON cannot hold are kept as their ``str``)."""
-    return json.dumps(dict(config.final_config_dict), default=str, sort_keys=True)
-
-
-def save_checkpoint(path, state):
-    """Write ``state`` atomically: a crash never leaves a half-written checkpoint behind."""
-    tmp_path = f"{path}.tmp"
-    torch.save(state, tmp_path)
-    os.replace(tmp_path, path)
-
-
-def load_checkpoint(path, map_location="cpu"):
-    """Load a recbole_dcr checkpoint with ``weights_only=True`` and check its format."""
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not a recbole_dcr checkpoint (format {CHECKPOINT_FORMAT}); RecBole's own .pth files "
-            f"pickle the Config and are not loaded here. Retrain with recbole_dcr to get one."
-        )
-    return checkpoint
 
 
 # Collector entries with one row per evaluated user (or row); every rank holds its own users' rows.
 PER_USER_ENTRIES = ("rec.topk", "rec.meanrank", "rec.score", "rec.items", "data.label")
 
 
-class _DataParallelModel(AbstractTrainer):
-    """Takes the place of RecBole's DDP set-up in the MRO (``Trainer.__init__`` calls it through super()).
-
-    RecBole's own wraps the model in ``DistributedDataParallel`` with ``device_ids`` and converts to
-    ``SyncBatchNorm``, both GPU-only; see :mod:`recbole_dcr.distributed` for what is done instead.
-    """
-
-    def __init__(self, config, model):
-        self.config = config
-        self.model = model
-        if is_distributed(config):
-            CrossRankBatchNorm1d.convert(model)
-            broadcast_model(model)
-
-
-class DCRTrainer(Trainer, _DataParallelModel):
+class DCRTrainer(TrainerBase):
     """RecBole ``Trainer`` with per-user ranking evaluation and weights-only checkpoints."""
 
     def __init__(self, config, model):
@@ -100,32 +61,39 @@ class DCRTrainer(Trainer, _DataParallelModel):
         self.train_dataset = train_data._dataset
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
-    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        if not is_distributed(self.config):
-            return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
-        return self._data_parallel_epoch(train_data, epoch_idx, loss_func or self.model.calculate_loss, show_progress)
+    def setup_data_parallel(self):
+        if is_distributed(self.config):
+            CrossRankBatchNorm1d.convert(self.model)
+            broadcast_model(self.model)
 
-    def _data_parallel_epoch(self, train_data, epoch_idx, loss_func, show_progress):
-        """One epoch on this rank's shares: the summed gradients are those of each global batch's mean loss."""
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        """One epoch; under data-parallel training, on this rank's shares of each global batch.
+
+        A rank's mean loss is weighted by its share of the batch's rows and the gradients are summed
+        over ranks, so every step follows the gradient of the whole batch's mean loss.
+        """
         self.model.train()
-        batches = self._progress(train_data, epoch_idx, show_progress)
+        loss_func = loss_func or self.model.calculate_loss
+        distributed = is_distributed(self.config)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.enable_scaler)
         total_loss = None
-        for interaction in batches:
+        for interaction in self._progress(train_data, epoch_idx, show_progress):
             interaction = interaction.to(self.device)
             self.optimizer.zero_grad()
-            share = len(interaction) / train_data.global_batch_rows
-            losses = loss_func(interaction)
+            with torch.autocast(device_type=self.device.type, enabled=self.enable_amp):
+                losses = loss_func(interaction)
             loss = sum(losses) if isinstance(losses, tuple) else losses
             self._check_nan(loss)
-            (share * loss).backward()
-            sum_gradients(self.model.parameters())
+            if distributed:
+                loss = loss * (len(interaction) / train_data.global_batch_rows)
+            scaler.scale(loss).backward()
+            if distributed:
+                sum_gradients(self.model.parameters())
             if self.clip_grad_norm:
                 nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
-            self.optimizer.step()
-            values = tuple(l.item() for l in losses) if isinstance(losses, tuple) else losses.item()
-            total_loss = values if total_loss is None else (
-                tuple(map(sum, zip(total_loss, values))) if isinstance(values, tuple) else total_loss + values
-            )
+            scaler.step(self.optimizer)
+            scaler.update()
+            total_loss = add_losses(total_loss, losses)
         return total_loss
 
     @staticmethod
@@ -298,3 +266,11 @@ class FairGoTrainer(DCRTrainer):
         super().resume_checkpoint(resume_file)
         checkpoint = load_checkpoint(str(resume_file), self.device)
         self.discriminator_optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
+
+
+def add_losses(total, losses):
+    """Running per-epoch sum of a batch's loss (a float, or a tuple of parts), as RecBole reports it."""
+    values = tuple(part.item() for part in losses) if isinstance(losses, tuple) else losses.item()
+    if total is None:
+        return values
+    return tuple(map(sum, zip(total, values))) if isinstance(values, tuple) else total + values

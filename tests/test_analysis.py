@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from recbole_dcr.analysis import PassCounter, distance_to_truth, group_averages, group_profile, inference_cost, scoring_batches
-from recbole_dcr.utils import create_dataset, get_model
+from recbole_dcr.research.analysis import PassCounter, distance_to_truth, group_averages, group_profile, inference_cost, scoring_batches
+from recbole_dcr.data import create_dataset
+from recbole_dcr.registry import get_model
 from tests.conftest import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,9 +34,9 @@ def test_counter_sees_condition_inference_use_one_expert(tiny_dataset, tmp_path)
     config = tiny_config(data_path, tmp_path, model="DCRMoE", inference="condition")
     train, _, test = create_dataset(config).build()
     model = get_model("DCRMoE")(config, train).eval()
-    counter = PassCounter(model)
-    for batch in scoring_batches(test, 50):
-        model.predict(batch)
+    with PassCounter(model) as counter:
+        for batch in scoring_batches(test, 50):
+            model.predict(batch)
     assert counter.backbone_rows == counter.mlp_rows == len(test.inter_feat)
 
 
@@ -56,7 +57,7 @@ def test_group_profile_on_a_hand_made_table():
 def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
     out = tmp_path / "analysis"
-    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=tiny", "--analysis=cost,groups,users,swap", "--swap_field=category",
+    cmd = [sys.executable, "-m", "recbole_dcr", "analysis", "--dataset=tiny", "--analysis=cost,groups,users,swap", "--swap_field=category",
            "--models=DCRMoE,NFMWA", f"--output_dir={out}", "--active_train_share=0.5", "--repeats=1", f"--data_path={data_path}",
            "--benchmark_filename=['train','valid','test']", "--epochs=1", "--topk=[3]", "--valid_metric=NDCG@3",
            "--expert_hidden_size=[8]", "--mlp_hidden_size=[8]", f"--checkpoint_dir={tmp_path / 'saved'}"]
@@ -77,7 +78,7 @@ def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
 
 
 def test_active_users_intersect_both_rankings(tiny_dataset, tmp_path):
-    from recbole_dcr.analysis import active_users
+    from recbole_dcr.research.analysis import active_users
 
     data_path, _, _ = tiny_dataset
     config = tiny_config(data_path, tmp_path)
@@ -96,7 +97,7 @@ def test_active_users_intersect_both_rankings(tiny_dataset, tmp_path):
 
 
 def test_evaluating_every_evaluated_user_equals_the_full_evaluation(tiny_dataset, tmp_path, monkeypatch):
-    from recbole_dcr.analysis import active_users, evaluate_users
+    from recbole_dcr.research.analysis import active_users, evaluate_users
     from recbole_dcr.quick_start import train_and_test
 
     monkeypatch.chdir(tmp_path)
@@ -122,7 +123,7 @@ def test_run_dcr_analysis_on_a_converted_kwai_dataset(tmp_path):
     done = subprocess.run(converter, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = tmp_path / "analysis"
-    cmd = [sys.executable, os.path.join(REPO, "run_dcr_analysis.py"), "--dataset=kwai", f"--data_path={tmp_path / 'data'}",
+    cmd = [sys.executable, "-m", "recbole_dcr", "analysis", "--dataset=kwai", f"--data_path={tmp_path / 'data'}",
            "--analysis=cost,groups,users,swap", "--swap_field=face_count", "--models=DCRMoE,NFMWA", f"--output_dir={out}",
            "--repeats=1", "--epochs=1", "--topk=[3]", "--valid_metric=NDCG@3", "--expert_hidden_size=[8]",
            "--mlp_hidden_size=[8]", f"--checkpoint_dir={tmp_path / 'saved'}"]

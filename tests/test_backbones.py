@@ -5,7 +5,9 @@ import torch
 
 from recbole_dcr import run_recbole_dcr
 from recbole_dcr.model.backbones import BACKBONES
-from recbole_dcr.utils import create_dataset, data_preparation, get_model
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model
+from recbole_dcr.model.adjustment import with_confounder
 from tests.conftest import tiny_config, tiny_config_dict
 
 ALL_BACKBONES = ["NFM"] + sorted(BACKBONES)
@@ -27,7 +29,7 @@ def test_do_score_is_prior_weighted_condition_score(backbone, tiny_dataset, tmp_
         do_scores = model.predict(batch)
         model.inference = "condition"
         expected = sum(
-            model.confounder_prior[a] * model.predict(model.with_confounder(batch, a))
+            model.confounder_prior[a] * model.predict(with_confounder(batch, model.CONFOUNDER, a))
             for a in range(model.num_confounder_values)
         )
     torch.testing.assert_close(do_scores, expected)

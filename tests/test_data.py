@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from recbole_dcr.data.dataset import DatasetError
-from recbole_dcr.utils import create_dataset, data_preparation, get_model
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model
 from tests.conftest import INTER_HEADER, ITEM_HEADER, random_confounded_rows, tiny_config, write_atomic
 
 

@@ -8,7 +8,7 @@ from recbole.data.dataloader import TrainDataLoader
 
 from recbole_dcr.data.dataloader import DCRTrainDataLoader
 from recbole_dcr.quick_start import run, run_recbole_dcr
-from recbole_dcr.utils import create_dataset
+from recbole_dcr.data import create_dataset
 from tests.conftest import tiny_config, tiny_config_dict
 
 

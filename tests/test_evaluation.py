@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from recbole_dcr.trainer import DCRTrainer
-from recbole_dcr.utils import create_dataset, data_preparation
+from recbole_dcr.data import create_dataset, data_preparation
 from tests.conftest import tiny_config, write_atomic
 
 TOPK = [1, 3, 5]

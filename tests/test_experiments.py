@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from recbole_dcr.experiments import markdown_report, oracle_row, relative_improvement, run_models
+from recbole_dcr.research.experiments import markdown_report, oracle_row, run_models
+from recbole_dcr.research.reports import mean_relative_improvement
 from tests.conftest import tiny_config_dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,14 +26,14 @@ def test_run_models_keeps_best_validation_point_and_reports_tables(tiny_dataset,
     assert all(r["chosen"]["learning_rate"] in (0.001, 0.1) for r in rows)
     report = markdown_report(rows, [3, 5], "tiny", "cmd")
     assert "Table 3" in report and "sec. 5.3.2" not in report  # DCRNFM/NWGMDCR were not run
-    ri = relative_improvement(rows[0]["test"], rows[1]["test"], 3)
+    ri = mean_relative_improvement(rows[0]["test"], rows[1]["test"], 3)
     assert f"{100 * ri:.1f}%" in report.split("| NFMWA |")[1].split("\n")[0]
 
 
 def test_relative_improvement_is_the_mean_of_three_relative_gains():
     ours = {"recall@10": 0.2, "map@10": 0.1, "ndcg@10": 0.15}
     theirs = {"recall@10": 0.1, "map@10": 0.1, "ndcg@10": 0.3}
-    assert relative_improvement(ours, theirs, 10) == pytest.approx((1.0 + 0.0 - 0.5) / 3)
+    assert mean_relative_improvement(ours, theirs, 10) == pytest.approx((1.0 + 0.0 - 0.5) / 3)
 
 
 def test_oracle_ranks_by_the_true_match_on_the_simulator(tmp_path, monkeypatch):
@@ -51,7 +52,7 @@ def test_no_match_file_means_no_oracle(tiny_dataset, tmp_path):
 def test_script_writes_the_markdown(tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
     out = tmp_path / "table.md"
-    cmd = [sys.executable, os.path.join(REPO, "run_dcr_experiments.py"), "--models=DCRMoE,NFMWOA", "--dataset=tiny",
+    cmd = [sys.executable, "-m", "recbole_dcr", "experiments", "--models=DCRMoE,NFMWOA", "--dataset=tiny",
            f"--data_path={data_path}", "--benchmark_filename=['train','valid','test']", "--epochs=1", "--topk=[3,5]",
            "--valid_metric=NDCG@3", f"--out={out}"]
     done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,

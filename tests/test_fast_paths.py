@@ -8,7 +8,7 @@ from recbole_dcr import run_recbole_dcr
 from recbole_dcr.config import Config
 from recbole_dcr.data.dataloader import gather_rows
 from recbole_dcr.model.layers import ExpertMLPs
-from recbole_dcr.utils import create_dataset
+from recbole_dcr.data import create_dataset
 from tests.conftest import tiny_config_dict
 
 
@@ -84,7 +84,7 @@ def test_fast_data_gives_the_metrics_of_recboles_loaders(tiny_dataset, tmp_path,
 
 
 def test_fast_data_refuses_recboles_loaders_in_a_data_parallel_run(tiny_dataset, tmp_path):
-    from recbole_dcr.utils import data_preparation
+    from recbole_dcr.data import data_preparation
 
     data_path, _, _ = tiny_dataset
     config = Config(model="DCRMoE", dataset="tiny", config_dict=tiny_config_dict(data_path, tmp_path, fast_data=False))

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from recbole_dcr import run_recbole_dcr
-from recbole_dcr.utils import create_dataset, data_preparation, get_model
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model
 from tests.conftest import tiny_config, tiny_config_dict
 
 RECBOLE_CONTEXT_MODELS = [
@@ -15,9 +16,9 @@ RECBOLE_CONTEXT_MODELS = [
 ]
 
 
-def _wrapper(tiny_dataset, tmp_path, base, inference="enumerate"):
+def _wrapper(tiny_dataset, tmp_path, base, inference="do"):
     data_path, _, _ = tiny_dataset
-    config = tiny_config(data_path, tmp_path, model="DCR", base_model=base, dcr_inference=inference,
+    config = tiny_config(data_path, tmp_path, model="DCR", base_model=base, inference=inference,
                          train_batch_size=10_000)
     train, _, _ = data_preparation(config, create_dataset(config))
     torch.manual_seed(0)
@@ -64,7 +65,7 @@ def test_condition_is_the_base_model(tiny_dataset, tmp_path):
 
 
 def test_nwgm_is_refused_where_the_confounder_has_other_tables(tiny_dataset, tmp_path):
-    with pytest.raises(ValueError, match=r"FFM also embeds fields in \['ffm\..*Use dcr_inference=enumerate"):
+    with pytest.raises(ValueError, match=r"FFM also embeds fields in \['ffm\..*Use inference: do"):
         _wrapper(tiny_dataset, tmp_path, "FFM", "nwgm")
 
 
@@ -82,3 +83,12 @@ def test_every_context_model_trains_and_ranks_through_the_wrapper(base, tiny_dat
     config = tiny_config_dict(data_path, tmp_path, base_model=base, epochs=1, state="ERROR", mlp_hidden_size=[8])
     result = run_recbole_dcr(model="DCR", dataset="tiny", config_dict=config)
     assert 0 <= result["test_result"]["ndcg@3"] <= 1
+
+
+def test_the_old_key_dcr_inference_still_works_with_a_warning(tiny_dataset, tmp_path):
+    data_path, _, _ = tiny_dataset
+    with pytest.warns(DeprecationWarning, match="dcr_inference"):
+        config = tiny_config(data_path, tmp_path, model="DCR", dcr_inference="enumerate")
+    assert config["inference"] == "do"
+    with pytest.warns(DeprecationWarning):
+        assert tiny_config(data_path, tmp_path, model="DCR", dcr_inference="nwgm")["inference"] == "nwgm"

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from recbole_dcr.trainer import DCRTrainer
-from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model, get_trainer
+from recbole_dcr.model.adjustment import with_confounder
 from tests.conftest import INTER_HEADER, ITEM_HEADER, tiny_config, write_atomic
 
 
@@ -109,7 +111,7 @@ def test_cr_inference_ignores_the_confounder_but_training_uses_it(tiny_dataset, 
     _, model, batch, _ = _build(tiny_dataset, tmp_path, "CR", alpha=0.5)
     with torch.no_grad():
         for a in range(model.num_confounder_values):
-            torch.testing.assert_close(model.predict(model.with_confounder(batch, a)), model.predict(batch))
+            torch.testing.assert_close(model.predict(with_confounder(batch, model.CONFOUNDER, a)), model.predict(batch))
         main_only = model.loss(model.forward(batch), batch["finish"])
         assert not torch.isclose(model.calculate_loss(batch), main_only)
         side = model.side_logit(batch)

@@ -2,7 +2,8 @@
 
 import torch
 
-from recbole_dcr.utils import create_dataset, data_preparation, get_model
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model
 from tests.conftest import tiny_config
 
 

@@ -11,8 +11,9 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_dcr.recommend import load_data_and_model, recommend
-from recbole_dcr.trainer import load_checkpoint
-from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_dcr.checkpoint import load_checkpoint
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model, get_trainer
 from tests.conftest import tiny_config, write_atomic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,7 +111,7 @@ def test_checkpoint_of_another_model_version_is_refused(trained, tmp_path):
 
 def test_cli_writes_raw_id_tsv(trained, tmp_path):
     out = tmp_path / "top.tsv"
-    cmd = [sys.executable, os.path.join(REPO, "recommend_dcr.py"), f"--checkpoint={os.path.dirname(trained)}",
+    cmd = [sys.executable, "-m", "recbole_dcr", "recommend", f"--checkpoint={os.path.dirname(trained)}",
            "--users=u0,u5", "--topk=3", "--exclude_train", f"--output={out}"]
     done = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
                           timeout=300)

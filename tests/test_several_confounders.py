@@ -7,7 +7,9 @@ import torch
 
 from recbole_dcr import run_recbole_dcr
 from recbole_dcr.data.dataset import DatasetError
-from recbole_dcr.utils import create_dataset, data_preparation, get_model
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model
+from recbole_dcr.model.adjustment import with_confounder
 from tests.conftest import INTER_HEADER, tiny_config, write_atomic
 
 ITEM_HEADER2 = ["item_id:token", "duration_level:token", "cover:token"]
@@ -81,7 +83,8 @@ def test_plugin_models_take_the_joint_field_not_its_parts(tmp_path, monkeypatch)
     config = Config(model="DCRMoE", dataset="dcr_sim2", config_dict={"data_path": str(tmp_path), **small})
     train, _, _ = data_preparation(config, create_dataset(config))
     model = get_model("DCRMoE")(config, train._dataset)
-    nfmwa = get_model("NFMWA")(config, train._dataset)
+    nfmwa_config = Config(model="NFMWA", dataset="dcr_sim2", config_dict={"data_path": str(tmp_path), **small})
+    nfmwa = get_model("NFMWA")(nfmwa_config, train._dataset)
     assert "duration_level+cover_level" in nfmwa.token_field_names  # the joint field is the input ...
     assert not {"duration_level", "cover_level"} & set(nfmwa.token_field_names + model.token_field_names)  # ... not its parts
     assert model.num_confounder_values == train._dataset.num("duration_level+cover_level") - 1 > 6
@@ -112,6 +115,6 @@ def test_joint_and_factored_experts_do_the_backdoor_sum(experts, tmp_path, monke
     with torch.no_grad():
         do = model.predict(batch)
         model.inference = "condition"
-        expected = sum(model.confounder_prior[a] * model.predict(model.with_confounder(batch, a))
+        expected = sum(model.confounder_prior[a] * model.predict(with_confounder(batch, model.CONFOUNDER, a))
                        for a in range(model.num_confounder_values))
     torch.testing.assert_close(do, expected)

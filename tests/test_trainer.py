@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from recbole_dcr.trainer import DCRTrainer, load_checkpoint
-from recbole_dcr.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_dcr.checkpoint import load_checkpoint
+from recbole_dcr.trainer import DCRTrainer
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.registry import get_model, get_trainer
 from tests.conftest import tiny_config
 
 

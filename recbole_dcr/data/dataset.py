@@ -8,14 +8,13 @@ at load time with one message naming the file, the column and the fix.
 
 import hashlib
 import os
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
-import recbole.data.dataset.dataset as recbole_dataset_module
-from recbole.data.dataset import Dataset
 from recbole.utils import FeatureType
+
+from recbole_dcr.compat import DatasetBase
 
 
 JOINT_SEPARATOR = "+"  # name of the joint field of several confounders: "duration_level+cover_level"
@@ -27,29 +26,12 @@ class DatasetError(ValueError):
 
 CONVERTER_HINT = (
     "recbole_dcr never downloads data: create the atomic files with a converter, e.g. "
-    "`python dataset_converters/kwai.py --raw RAW_DIR --out {data_path}` (see dataset_converters/README.md), "
+    "`recbole-dcr convert kwai --raw RAW_DIR --out {data_path}` (see dataset_converters/README.md), "
     "or set data_path to the folder that holds <dataset>/ (dataset name 'dcr_sim' is generated automatically)."
 )
 
 
-class _CParserPandas:
-    """pandas, except that ``read_csv`` runs the C parser where RecBole asks for the Python one.
-
-    RecBole's ``_load_feat`` hard-codes ``engine="python"`` (about 8 s per 1M rows here). The C parser
-    with ``float_precision="round_trip"`` reads floats exactly as Python's ``float()`` does, so the
-    frames are identical (``tests/test_fast_paths.py``) at a fraction of the time.
-    """
-
-    def __getattr__(self, name):
-        return getattr(pd, name)
-
-    @staticmethod
-    def read_csv(*args, **kwargs):
-        kwargs.update(engine="c", float_precision="round_trip")
-        return pd.read_csv(*args, **kwargs)
-
-
-class DCRDataset(Dataset):
+class DCRDataset(DatasetBase):
     """RecBole ``Dataset`` that knows ``TRAIN_LABEL_FIELD``, ``EVAL_LABEL_FIELD`` and ``CONFOUNDER_FIELD``."""
 
     def _get_field_from_config(self):
@@ -84,13 +66,6 @@ class DCRDataset(Dataset):
             )
         super()._load_data(token, dataset_path)
         self._validate_raw_features(token, dataset_path)
-
-    def _load_feat(self, filepath, source):
-        # The C parser takes a one-character separator only; anything else stays on RecBole's path.
-        if not self.config["fast_data"] or len(self.config["field_separator"]) != 1:
-            return super()._load_feat(filepath, source)
-        with mock.patch.object(recbole_dataset_module, "pd", _CParserPandas()):
-            return super()._load_feat(filepath, source)
 
     def _validate_raw_features(self, token, dataset_path):
         inter_files = self._inter_files(token, dataset_path)

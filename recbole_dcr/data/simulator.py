@@ -13,12 +13,14 @@ can be reported next to the models.  Everything is drawn from ``sim_seed``.
 
 import json
 import os
-import shutil
-import tempfile
 from logging import getLogger
 
 import numpy as np
 import pandas as pd
+
+from recbole_dcr.files import atomic_folder
+
+SIMULATED_DATASETS = {"dcr_sim", "dcr_sim2"}  # generated from the sim_* keys, never read from disk as given
 
 SIM_KEYS = {
     "sim_seed": 2022,  # every random draw of the simulator
@@ -178,11 +180,7 @@ def ensure_simulated_dataset(config):
             if json.load(f).get("params") == params:
                 return
     inter, item, match, stats = simulate(params)
-
-    parent = os.path.dirname(os.path.abspath(folder))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}-", dir=parent)
-    try:
+    with atomic_folder(folder) as staging:
         inter.to_csv(os.path.join(staging, f"{name}.inter"), sep="\t", index=False)
         item.to_csv(os.path.join(staging, f"{name}.item"), sep="\t", index=False)
         truth = pd.DataFrame({"user_id:token": inter["user_id:token"], "item_id:token": inter["item_id:token"]})
@@ -190,12 +188,6 @@ def ensure_simulated_dataset(config):
         truth.to_csv(os.path.join(staging, f"{name}.match"), sep="\t", index=False)
         with open(os.path.join(staging, f"{name}.sim.json"), "w", encoding="utf-8") as f:
             json.dump({"params": params, "stats": stats}, f, indent=2)
-        if os.path.isdir(folder):
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info(
         f"generated simulated dataset [{name}] in {folder}: {stats['samples']} rows, {stats['users']} users, "
         f"{stats['items']} items, finish rate {stats['finish_rate']:.3f}, like rate {stats['like_rate']:.3f}, "

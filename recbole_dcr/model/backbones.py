@@ -11,8 +11,9 @@ and the first-order term is shared by all experts.  NFM, the paper's backbone, i
 
 import torch
 from recbole.model.layers import BaseFactorizationMachine
-from recbole.utils import get_model as recbole_get_model
 from torch import nn
+
+from recbole_dcr import registry
 
 
 FEATURE_TABLES = (
@@ -38,7 +39,7 @@ class MatchingBackbone(nn.Module):
 
     def __init__(self, config, dataset):
         super().__init__()
-        self.net = recbole_get_model(self.recbole_model)(config, dataset)
+        self.net = registry.get_model(self.recbole_model)(config, dataset)
         for name in self.prediction_layers:
             delattr(self.net, name)  # the experts predict instead
         self.embedding_size = config["embedding_size"]
@@ -173,26 +174,38 @@ class XDeepFMBackbone(MatchingBackbone):
         return torch.cat([cin, self.net.mlp_layers(embeddings.view(embeddings.shape[0], -1))], dim=-1)
 
 
+class _Tap(nn.Module):
+    """Stands in for a prediction layer that the experts replace: keeps the vector that layer would read."""
+
+    def forward(self, x):
+        self.seen = x
+        return x.new_zeros(x.shape[0], 1)
+
+
 class AutoIntBackbone(MatchingBackbone):
-    """AutoInt: m = [flattened multi-head self-attention output, deep part's last hidden layer]."""
+    """AutoInt: m = [flattened multi-head self-attention output, deep part's last hidden layer].
+
+    RecBole's own ``autoint_layer`` runs, with taps in place of its two output layers.
+    """
 
     recbole_model = "AutoInt"
     prediction_layers = ("attn_fc", "deep_predict_layer")
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.net.attn_fc, self.net.deep_predict_layer = _Tap(), _Tap()
 
     @property
     def output_size(self):
         return self.net.atten_output_dim + self.mlp_hidden_size[-1]
 
     def forward(self, interaction):
-        embeddings, net = self.embeddings(interaction), self.net
-        cross = net.att_embedding(embeddings).transpose(0, 1)
-        for attention in net.self_attns:
-            cross, _ = attention(cross, cross, cross)
-        cross = cross.transpose(0, 1)
-        if net.has_residual:
-            cross = cross + net.v_res_embedding(embeddings)
-        cross = torch.relu(cross).contiguous().view(embeddings.shape[0], -1)
-        return torch.cat([cross, net.mlp_layers(embeddings.view(embeddings.shape[0], -1))], dim=-1)
+        self.net.autoint_layer(self.embeddings(interaction))
+        taps = (self.net.attn_fc, self.net.deep_predict_layer)
+        m = torch.cat([tap.seen for tap in taps], dim=-1)
+        for tap in taps:
+            tap.seen = None  # hold no activations between batches
+        return m
 
 
 BACKBONES = {

@@ -26,7 +26,7 @@ class CR(NFMWOA):
 
     def side_logit(self, interaction):
         """s: the confounder-only branch's logit."""
-        return self.side.all_experts(self.confounder_embedding(interaction[self.CONFOUNDER].long()))[:, 0]
+        return self.side(self.confounder_embedding(interaction[self.CONFOUNDER].long()))[:, 0]
 
     def calculate_loss(self, interaction):
         label = interaction[self.LABEL]

@@ -10,13 +10,14 @@ with an adapter in :mod:`recbole_dcr.model.backbones` (FM, DeepFM, WideDeep, DCN
 AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inference:
 
 * ``inference: do`` (default) — backdoor adjustment P(y=1|u, do(x)) = Σ_a P(a)·f(u, x, a) (eq. 4),
-  all K experts in one batched pass;
+  all K experts in one batched pass (:mod:`recbole_dcr.model.adjustment`);
 * ``inference: condition`` — the row's own expert, f(u, x, a): the paper's "MoE" ablation (Table 3).
 """
 
 import torch
 from torch import nn
 
+from recbole_dcr.model.adjustment import backdoor_sum, check_inference
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs, _DatasetWithoutFields
 
@@ -26,12 +27,11 @@ class DCRMoE(ConfounderAwareRecommender):
 
     confounder_as_input = False
     base_model_key = "backbone"  # Config also loads the backbone's RecBole yaml (cross layers, CIN sizes, ...)
+    builtin_bases = ("NFM",)  # ... except for the built-in NFM layers, which read only this model's keys
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.inference = config["inference"]
-        if self.inference not in ("do", "condition"):
-            raise ValueError(f"inference must be 'do' or 'condition', got {self.inference!r}")
+        self.inference = check_inference(config["inference"], ("do", "condition"), type(self).__name__)
         self.backbone = None  # NFM: the built-in embedding + bi-interaction layers
         if config["backbone"] != "NFM":
             without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER, *dataset.confounder_parts])
@@ -60,16 +60,16 @@ class DCRMoE(ConfounderAwareRecommender):
         m = self.matching(interaction)
         if self.factored:
             parts = self.part_index[self.confounder_index(interaction)]
-            expert_logit = sum(e.own_expert(m, parts[:, i]) for i, e in enumerate(self.part_experts))
+            expert_logit = sum(e(m, parts[:, i]) for i, e in enumerate(self.part_experts))
         else:
-            expert_logit = self.experts.own_expert(m, self.confounder_index(interaction))
+            expert_logit = self.experts(m, self.confounder_index(interaction))
         return expert_logit + self.first_order(interaction)
 
     def expert_logits(self, m):
         """Expert logit of every (joint) confounder value: [batch, K]."""
         if not self.factored:
-            return self.experts.all_experts(m)
-        return sum(e.all_experts(m)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
+            return self.experts(m)
+        return sum(e(m)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""
@@ -79,4 +79,4 @@ class DCRMoE(ConfounderAwareRecommender):
     def predict(self, interaction):
         if self.inference == "condition":
             return torch.sigmoid(self.forward(interaction))
-        return self.expert_probabilities(interaction) @ self.confounder_prior
+        return backdoor_sum(self.expert_probabilities(interaction), self.confounder_prior)

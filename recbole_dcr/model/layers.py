@@ -10,7 +10,6 @@ import math
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import ContextRecommender
-from recbole.data.interaction import Interaction
 from recbole.model.layers import BaseFactorizationMachine
 from torch import nn
 from torch.nn.init import constant_, xavier_normal_
@@ -31,7 +30,7 @@ class _DatasetWithoutFields:
 
 
 class ConfounderPlumbing:
-    """The confounder's bookkeeping, shared by every recbole_dcr model: P(a), value indices, enumeration.
+    """The confounder's bookkeeping, shared by every recbole_dcr model: P(a) and value indices.
 
     ``confounder_prior`` (P(a), eq. 2, from the training split the model is built on) is a buffer,
     so it is saved and loaded with the model's weights.
@@ -46,28 +45,6 @@ class ConfounderPlumbing:
     def confounder_index(self, interaction):
         """Expert index 0..K-1 of each row (RecBole ids are 1..K; 0 is padding)."""
         return interaction[self.CONFOUNDER].long() - 1
-
-    def with_confounder(self, interaction, index):
-        """A copy of ``interaction`` in which every row has confounder value ``index`` (0..K-1)."""
-        forced = Interaction(dict(interaction.interaction))
-        forced[self.CONFOUNDER] = torch.full_like(interaction[self.CONFOUNDER], index + 1)
-        return forced
-
-    def enumerate_confounder(self, interaction, score):
-        """``score`` of every row under every confounder value: [batch, K], one full evaluation per value."""
-        return torch.stack(
-            [score(self.with_confounder(interaction, a)) for a in range(self.num_confounder_values)], dim=1
-        )
-
-    def confounder_rows(self, table, field_names, index):
-        """Rows of a RecBole ``FMEmbedding`` holding the confounder's values ``index`` (0..K-1)."""
-        offset = int(table.offsets[field_names.index(self.CONFOUNDER)])
-        return table.embedding(index + 1 + offset)
-
-    def prior_average(self, table, field_names):
-        """Σ_a P(a)·row(a) of the confounder's rows in a RecBole ``FMEmbedding``: [dim]."""
-        every_value = torch.arange(self.num_confounder_values, device=self.confounder_prior.device)
-        return self.confounder_prior @ self.confounder_rows(table, field_names, every_value)
 
 
 class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
@@ -119,9 +96,9 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
 class ExpertMLPs(nn.Module):
     """K MLP experts (hidden layers with ReLU, then a 1-unit output) stored as stacked weights.
 
-    ``all_experts`` runs every expert on every row as batched matrix products; ``own_expert`` runs
-    each row through the expert of its own confounder value only, so a row's gradient reaches only
-    that expert (Algorithm 1, line 6).
+    ``experts(m)`` runs every expert on every row as batched matrix products: [batch, K];
+    ``experts(m, expert_index)`` runs each row through the expert of its own confounder value only,
+    so a row's gradient reaches only that expert (Algorithm 1, line 6): [batch].
     """
 
     def __init__(self, num_experts, input_size, hidden_sizes, dropout_prob=0.0):
@@ -137,6 +114,9 @@ class ExpertMLPs(nn.Module):
             for expert_weight in weight.data:  # xavier-normal per expert, as nn.Linear in NFM
                 std = math.sqrt(2.0 / (expert_weight.shape[0] + expert_weight.shape[1]))
                 expert_weight.normal_(0.0, std)
+
+    def forward(self, m, expert_index=None):
+        return self.all_experts(m) if expert_index is None else self.own_expert(m, expert_index)
 
     def _run(self, hidden, weights, biases):
         last = len(weights) - 1

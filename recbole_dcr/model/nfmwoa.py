@@ -9,6 +9,6 @@ from recbole_dcr.model.nfmwa import NFMWA
 
 
 class NFMWOA(NFMWA):
-    """NFM-WA's architecture with the confounder removed from the input fields."""
+    """NFM-WA's architecture with the confounder removed from the input fields (``inference: condition`` only)."""
 
     confounder_as_input = False

@@ -3,7 +3,7 @@
 import torch
 from recbole.utils import FeatureSource, FeatureType
 
-from recbole_dcr.trainer import load_checkpoint
+from recbole_dcr.checkpoint import load_checkpoint
 
 FEATURE_SOURCES = [FeatureSource.INTERACTION, FeatureSource.USER, FeatureSource.USER_ID, FeatureSource.ITEM, FeatureSource.ITEM_ID]
 TOKEN_TABLES = ["token_embedding_table.embedding.weight", "first_order_linear.token_embedding_table.embedding.weight"]

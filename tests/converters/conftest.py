@@ -3,7 +3,6 @@ published formats, written into temporary folders."""
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,8 +10,6 @@ from types import SimpleNamespace
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # dataset_converters is not installed; it runs from the checkout
-    sys.path.insert(0, str(REPO_ROOT))
 
 try:  # keep hypothesis' cache out of the checkout (.hypothesis/ is not ignored by git)
     from hypothesis.configuration import set_hypothesis_home_dir

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from dataset_converters import common, kuairand, kwai, wechat
+from recbole_dcr.converters import errors, kuairand, kwai, wechat, write
 
 CONVERTERS = {"kwai": kwai, "wechat": wechat, "kuairand": kuairand}
 
@@ -190,7 +190,7 @@ def test_bad_input_gives_one_clear_error_and_no_output(case, tmp_path, raw, caps
     name, extra, fragments = case(raw, tmp_path / "raw")
     out = tmp_path / "out"
     argv = ["--raw", str(tmp_path / "raw"), "--out", str(out), "--quiet", *extra]
-    with pytest.raises(common.ConversionError) as caught:
+    with pytest.raises(errors.ConversionError) as caught:
         CONVERTERS[name].convert(argv)
     message = str(caught.value)
     for fragment in fragments:
@@ -225,7 +225,7 @@ def test_existing_output_is_kept_unless_forced(tmp_path, raw):
     raw.write_kwai(tmp_path / "raw", raw.generated_kwai_rows(n_rows=50))
     argv = ["--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--quiet"]
     kwai.convert(argv)
-    with pytest.raises(common.ConversionError, match="already exists.*--force"):
+    with pytest.raises(errors.ConversionError, match="already exists.*--force"):
         kwai.convert(argv)
 
 
@@ -236,7 +236,7 @@ def test_failure_while_writing_leaves_no_partial_files(tmp_path, raw, monkeypatc
     kwai.convert(argv)
     before = {p.name: p.read_bytes() for p in (out / "kwai").iterdir()}
 
-    real_writer = common._write_atomic_file
+    real_writer = write._write_atomic_file
     calls = []
 
     def writer_that_fails_on_the_third_file(frame, header, path, quiet):
@@ -245,7 +245,7 @@ def test_failure_while_writing_leaves_no_partial_files(tmp_path, raw, monkeypatc
             raise OSError(28, "No space left on device")
         real_writer(frame, header, path, quiet)
 
-    monkeypatch.setattr(common, "_write_atomic_file", writer_that_fails_on_the_third_file)
+    monkeypatch.setattr(write, "_write_atomic_file", writer_that_fails_on_the_third_file)
     with pytest.raises(OSError):
         kwai.convert([*argv, "--force", "--seed", "5"])
     # The previous dataset is untouched and no temporary folder remains.

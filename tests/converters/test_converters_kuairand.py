@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from dataset_converters import common, kuairand
+from recbole_dcr.converters import errors, kuairand, write
 
 
 def run(raw_dir, out_dir, *extra):
@@ -83,7 +83,7 @@ def test_random_test_without_random_log_is_an_error(tmp_path, raw):
     raw.write_kuairand(tmp_path / "raw", raw.generated_kuairand()[0])
     try:
         run(tmp_path / "raw", tmp_path / "out", "--random-test")
-    except common.ConversionError as error:
+    except errors.ConversionError as error:
         assert "log_random_" in str(error) and "fix:" in str(error)
     else:
         raise AssertionError("expected a ConversionError")
@@ -92,4 +92,4 @@ def test_random_test_without_random_log_is_an_error(tmp_path, raw):
 
 def test_shipped_config_matches_the_generated_default(raw):
     shipped = yaml.safe_load((raw.repo_root / "properties" / "dataset" / "kuairand.yaml").read_text())
-    assert shipped == yaml.safe_load(common.dataset_config_text(kuairand.SPEC, kuairand.SPEC.eval_label))
+    assert shipped == yaml.safe_load(write.dataset_config_text(kuairand.SPEC, kuairand.SPEC.eval_label))

@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from dataset_converters import common, kwai
+from recbole_dcr.converters import kwai, write
 
 
 def run(raw_dir, out_dir, *extra):
@@ -144,4 +144,4 @@ def test_script_runs_from_the_repo_root(tmp_path, raw):
 
 def test_shipped_config_matches_the_generated_default(raw):
     shipped = yaml.safe_load((raw.repo_root / "properties" / "dataset" / "kwai.yaml").read_text())
-    assert shipped == yaml.safe_load(common.dataset_config_text(kwai.SPEC, kwai.SPEC.eval_label))
+    assert shipped == yaml.safe_load(write.dataset_config_text(kwai.SPEC, kwai.SPEC.eval_label))

@@ -10,7 +10,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dataset_converters import common, kwai
+from recbole_dcr.converters import errors, kwai
+from recbole_dcr.converters import split as splitting  # `split` is a local name below
 
 # database=None: no .hypothesis/ folder is written into the checkout.
 FAST = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -26,7 +27,7 @@ ratios_strategy = st.tuples(st.floats(0.05, 1.0), st.floats(0.0, 1.0), st.floats
 def test_every_pair_lands_in_exactly_one_split(pairs, ratios, seed, data):
     users = np.array([u for u, _ in pairs], dtype=np.int64)
     items = np.array([i for _, i in pairs], dtype=np.int64)
-    split = common.assign_pair_splits(common.pair_codes(users, items), ratios, seed)
+    split = splitting.assign_pair_splits(splitting.pair_codes(users, items), ratios, seed)
     assert set(np.unique(split)) <= {0, 1, 2}
     seen = {}
     for pair, code in zip(pairs, split):
@@ -34,21 +35,21 @@ def test_every_pair_lands_in_exactly_one_split(pairs, ratios, seed, data):
     # The split sizes (in pairs) are the requested shares, rounded.
     distinct = len(seen)
     sizes = [sum(1 for code in seen.values() if code == c) for c in range(3)]
-    assert sizes == common.split_sizes(distinct, ratios)
+    assert sizes == splitting.split_sizes(distinct, ratios)
     assert sum(sizes) == distinct
     # Same pairs in another row order: same split per pair.
     order = data.draw(st.permutations(range(len(pairs))))
-    shuffled = common.assign_pair_splits(common.pair_codes(users[order], items[order]), ratios, seed)
+    shuffled = splitting.assign_pair_splits(splitting.pair_codes(users[order], items[order]), ratios, seed)
     assert all(seen[pairs[row]] == code for row, code in zip(order, shuffled))
     # Same input and seed: same result.
-    again = common.assign_pair_splits(common.pair_codes(users, items), ratios, seed)
+    again = splitting.assign_pair_splits(splitting.pair_codes(users, items), ratios, seed)
     assert np.array_equal(split, again)
 
 
 @FAST
 @given(n=st.integers(0, 10_000), ratios=ratios_strategy)
 def test_split_sizes_add_up(n, ratios):
-    sizes = common.split_sizes(n, ratios)
+    sizes = splitting.split_sizes(n, ratios)
     assert sum(sizes) == n and min(sizes) >= 0
     total = sum(ratios)
     for size, share in zip(sizes, ratios):
@@ -59,8 +60,8 @@ def test_split_sizes_add_up(n, ratios):
 @given(durations=st.lists(st.integers(1, 10_000), min_size=1, max_size=300, unique=True), bins=st.integers(2, 12))
 def test_equal_frequency_bins_on_distinct_durations(durations, bins):
     values = np.array(durations, dtype=np.float64)
-    edges = common.equal_frequency_edges(values, bins)
-    levels = common.assign_levels(values, edges)
+    edges = splitting.equal_frequency_edges(values, bins)
+    levels = splitting.assign_levels(values, edges)
     assert np.all(np.diff(edges) > 0)
     assert len(edges) <= bins - 1
     assert levels.min() == 0 and levels.max() == len(edges)
@@ -78,8 +79,8 @@ def test_equal_frequency_bins_on_distinct_durations(durations, bins):
        bins=st.integers(2, 8))
 def test_ties_merge_bins_instead_of_leaving_them_empty(durations, bins):
     values = np.array(durations)
-    edges = common.equal_frequency_edges(values, bins)
-    levels = common.assign_levels(values, edges)
+    edges = splitting.equal_frequency_edges(values, bins)
+    levels = splitting.assign_levels(values, edges)
     assert set(np.unique(levels)) == set(range(len(edges) + 1))  # no empty bin among 0..K'-1
 
 
@@ -106,7 +107,7 @@ def _convert(lines, seed, extra=()):
         try:
             kwai.convert(["--raw", str(root / "raw"), "--out", str(root / "out"), "--quiet", "--seed", str(seed),
                           *extra])
-        except common.ConversionError as error:
+        except errors.ConversionError as error:
             return str(error).replace(folder, "<tmp>")
         out = root / "out" / "kwai"
         return {p.name: p.read_bytes() for p in sorted(out.iterdir())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 import pytest
 
-from dataset_converters import wechat
+from recbole_dcr.converters import wechat
 
 recbole_config = pytest.importorskip("recbole.config")
 recbole_data = pytest.importorskip("recbole.data")

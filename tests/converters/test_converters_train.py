@@ -2,7 +2,7 @@
 
 import pytest
 
-from dataset_converters import kuairand, kwai, wechat
+from recbole_dcr.converters import kuairand, kwai, wechat
 from recbole_dcr import run_recbole_dcr
 
 

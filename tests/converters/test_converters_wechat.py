@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from dataset_converters import common, wechat
+from recbole_dcr.converters import wechat, write
 
 
 def run(raw_dir, out_dir, *extra):
@@ -93,4 +93,4 @@ def test_raw_may_point_at_the_data_folder(tmp_path, raw):
 
 def test_shipped_config_matches_the_generated_default(raw):
     shipped = yaml.safe_load((raw.repo_root / "properties" / "dataset" / "wechat.yaml").read_text())
-    assert shipped == yaml.safe_load(common.dataset_config_text(wechat.SPEC, wechat.SPEC.eval_label))
+    assert shipped == yaml.safe_load(write.dataset_config_text(wechat.SPEC, wechat.SPEC.eval_label))

@@ -19,11 +19,10 @@ from recbole.utils import init_seed
 from torch import nn
 
 from recbole_dcr.config import Config
-from recbole_dcr.quick_start import run_recbole_dcr
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.quick_start import train
+from recbole_dcr.research.reports import PAPER_METRICS, mean_relative_improvement
 from recbole_dcr.trainer import DCRTrainer
-from recbole_dcr.utils import create_dataset, data_preparation
-
-PAPER_METRICS = ("recall", "map", "ndcg")
 
 
 def grid_points(grid):
@@ -31,17 +30,19 @@ def grid_points(grid):
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
-def run_models(models, dataset=None, config_file_list=None, config_dict=None, grid=None):
-    """Train every model at every grid point; keep, per model, the point with the best validation score."""
+def run_models(models, dataset=None, config_file_list=None, config_dict=None, grid=None, command_line=()):
+    """Train every model at every grid point; keep, per model, the point with the best validation score.
+
+    ``command_line``: ``--key=value`` overrides applied to every run (above the grid point).
+    """
     logger = getLogger()
     rows = []
     for model in models:
         best = None
         for point in grid_points(grid or {}):
             start = time.time()
-            result = run_recbole_dcr(
-                model=model, dataset=dataset, config_file_list=config_file_list, config_dict={**(config_dict or {}), **point}
-            )
+            result = train(model, dataset, config_file_list, {**(config_dict or {}), **point},
+                           command_line=list(command_line), quiet=True).result
             seconds = time.time() - start
             print(f"{model} {point}: valid {result['best_valid_score']:.4f} test {dict(result['test_result'])} "
                   f"({seconds:.0f}s)", flush=True)
@@ -76,9 +77,10 @@ class TrueMatchScore(nn.Module):
         return None
 
 
-def oracle_row(dataset=None, config_file_list=None, config_dict=None):
+def oracle_row(dataset=None, config_file_list=None, config_dict=None, command_line=()):
     """The oracle's test metrics, or None when the dataset has no ``.match`` file."""
-    config = Config(model="NFMWOA", dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    config = Config(model="NFMWOA", dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                    command_line=list(command_line))
     init_seed(config["seed"], config["reproducibility"])  # the models' split: RecBole's RS split draws from torch's RNG
     data = create_dataset(config)
     match_file = os.path.join(config["data_path"], f"{config['dataset']}.match")
@@ -87,12 +89,6 @@ def oracle_row(dataset=None, config_file_list=None, config_dict=None):
     _, _, test = data_preparation(config, data)
     result = DCRTrainer(config, TrueMatchScore(data, match_file)).evaluate(test, load_best_model=False)
     return {"model": "oracle (true match)", "valid": None, "test": dict(result), "chosen": {}, "seconds": 0.0}
-
-
-def relative_improvement(reference, baseline, k):
-    """RI of ``reference`` over ``baseline`` at cut-off k: mean relative gain over Recall, MAP, NDCG."""
-    gains = [(reference[f"{m}@{k}"] - baseline[f"{m}@{k}"]) / baseline[f"{m}@{k}"] for m in PAPER_METRICS]
-    return sum(gains) / len(gains)
 
 
 def _table(rows, cutoffs, reference):
@@ -106,7 +102,7 @@ def _table(rows, cutoffs, reference):
             cells += [f"{row['test'][f'{m}@{k}']:.4f}" for m in PAPER_METRICS]
             if reference:
                 same = row["model"] == reference["model"] or row["model"].startswith("oracle")
-                cells.append("-" if same else f"{100 * relative_improvement(reference['test'], row['test'], k):.1f}%")
+                cells.append("-" if same else f"{100 * mean_relative_improvement(reference['test'], row['test'], k):.1f}%")
         lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
     return lines
 
@@ -132,3 +128,28 @@ def markdown_report(rows, cutoffs, title, command, reference_model="DCRMoE"):
             chosen = ", ".join(f"{k}={v}" for k, v in row["chosen"].items()) or "defaults"
             lines.append(f"| {row['model']} | {row['valid']:.4f} | {chosen} | {row['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- command line
+ALL_MODELS = "DCRMoE,DCRNFM,NWGMDCR,MoE,NFMWA,NFMWOA,IPW,FairGo,CR"
+
+
+def main(args, overrides):
+    """``recbole-dcr experiments``: every model of --models, the paper's tables, written to --out."""
+    import json
+
+    from recbole_dcr.research.reports import command_line, write_markdown
+
+    quiet = {"show_progress": False, "state": "WARNING"}
+    models = args.models.split(",")
+    rows = run_models(models, args.dataset, args.config_files, quiet, json.loads(args.grid), overrides)
+    oracle = oracle_row(args.dataset, args.config_files, quiet, overrides)
+    if oracle:
+        rows.append(oracle)
+    config = Config(model=models[0], dataset=args.dataset, config_file_list=args.config_files, config_dict=quiet,
+                    command_line=overrides)
+    report = markdown_report(rows, config["topk"][:2], f"recbole_dcr experiments on `{config['dataset']}`",
+                             command_line())
+    print(report)
+    write_markdown(args.out or os.path.join("results", f"experiments_{config['dataset']}.md"), report.splitlines())
+    return 0

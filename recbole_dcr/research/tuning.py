@@ -15,18 +15,14 @@ import ast
 import math
 import os
 import re
-import sys
 
 from recbole.trainer import HyperTuning
 from recbole.utils import dict2str
 
 from recbole_dcr.config import Config
-from recbole_dcr.quick_start import objective_function
-from recbole_dcr.utils import create_dataset, write_text_atomic
-
-
-def _write(output_file, lines):
-    write_text_atomic(output_file, "\n".join(lines) + "\n")
+from recbole_dcr.data import create_dataset
+from recbole_dcr.quick_start import train
+from recbole_dcr.research.reports import write_markdown as _write
 
 
 # ---------------------------------------------------------------------------- hyperopt (RecBole)
@@ -47,14 +43,18 @@ def hyperopt_report(tuner, output_file, command=None):
 
 
 def hyperopt_search(model, dataset, config_files, params_file, output_file, algo="exhaustive", max_evals=100,
-                    command=None):
-    """RecBole's ``HyperTuning`` over the plugin's objective function; returns the tuner."""
-    fixed = {"model": model, "show_progress": False}
+                    command=None, overrides=()):
+    """RecBole's ``HyperTuning`` over the plugin's training run; returns the tuner.
+
+    ``overrides``: ``--key=value`` arguments applied to every trial, below the trial's own parameters.
+    """
+    fixed = {"model": model, "show_progress": False, **Config.parse_command_line(overrides)}
     if dataset:
         fixed["dataset"] = dataset
 
     def objective(params, config_file_list):
-        return objective_function({**fixed, **params}, config_file_list)
+        run = train(config_dict={**fixed, **params}, config_file_list=config_file_list, command_line=[], quiet=True)
+        return {"model": model, **run.result}
 
     tuner = HyperTuning(objective, algo=algo, params_file=params_file, fixed_config_file_list=config_files,
                         max_evals=max_evals, early_stop=10)
@@ -108,9 +108,6 @@ def _ray_trial(params, fixed, config_files, cpus, gpus):
     import ray
     import torch
     from ray.air import session
-    from recbole.utils import init_logger, init_seed
-
-    from recbole_dcr.quick_start import train_and_test
 
     torch.set_num_threads(max(1, int(cpus)))
     config_dict = {
@@ -120,15 +117,13 @@ def _ray_trial(params, fixed, config_files, cpus, gpus):
         # RecBole would set CUDA_VISIBLE_DEVICES from gpu_id and so put every trial on GPU 0.
         "gpu_id": ",".join(str(i) for i in ray.get_gpu_ids()) if gpus else "",
     }
-    sys.argv = sys.argv[:1]  # a Ray worker's flags are not RecBole's (the driver's are in ``fixed``)
-    config = Config(config_dict=config_dict, config_file_list=config_files)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
 
     def report_epoch(epoch, valid_score):
         session.report({"valid_score": valid_score, "epoch": epoch})
 
-    result, _, _ = train_and_test(config, verbose=False, callback_fn=report_epoch)
+    # A Ray worker's own command line is Ray's: the driver's overrides are in ``fixed``.
+    result = train(config_dict=config_dict, config_file_list=config_files, command_line=[], quiet=True,
+                   callback_fn=report_epoch).result
     session.report({
         "valid_score": result["best_valid_score"],
         **{f"valid/{k}": v for k, v in result["best_valid_result"].items()},
@@ -138,7 +133,7 @@ def _ray_trial(params, fixed, config_files, cpus, gpus):
 
 def ray_search(model, dataset, config_files, params_file, output_file, cpus_per_trial=1, gpus_per_trial=0,
                num_samples=1, address=None, num_cpus=None, storage_path="ray_results", grace_period=None,
-               reduction_factor=2, command=None):
+               reduction_factor=2, command=None, overrides=()):
     """Search with Ray Tune and ASHA; returns Ray's ``ResultGrid`` after writing the report.
 
     ``address``: a running Ray cluster (``auto`` or ``host:port``); without it a local Ray starts
@@ -155,7 +150,7 @@ def ray_search(model, dataset, config_files, params_file, output_file, cpus_per_
     fixed = {"model": model, "show_progress": False, "state": "WARNING"}
     if dataset:
         fixed["dataset"] = dataset
-    config = Config(config_dict=fixed, config_file_list=config_files)
+    config = Config(config_dict=fixed, config_file_list=config_files, command_line=list(overrides))
     # Trials run in Ray workers, whose command line is Ray's: they get this one's --key=value flags here.
     fixed = {**config.cmd_config_dict, **fixed}
     # RecBole's final data_path is <data_path>/<dataset>; trials need the parent, absolute.
@@ -225,3 +220,22 @@ def ray_report(results, params_file, config, output_file, command=None):
 
 def _metrics_text(metrics, prefix):
     return "  ".join(f"{key[len(prefix):]} : {value}" for key, value in metrics.items() if key.startswith(prefix))
+
+
+# ---------------------------------------------------------------------------- command line
+def main(args, overrides):
+    """``recbole-dcr tune``: every trial of --params_file, then the best one by validation, in --output_file."""
+    from recbole_dcr.research.reports import command_line
+
+    if args.tool == "hyperopt":
+        tuner = hyperopt_search(args.model, args.dataset, args.config_files, args.params_file, args.output_file,
+                                args.algo, args.max_evals, command_line(), overrides)
+        print("best params:", tuner.best_params)
+        print("best result:", tuner.params2result[tuner.params2str(tuner.best_params)])
+    else:
+        ray_search(args.model, args.dataset, args.config_files, args.params_file, args.output_file,
+                   args.cpus_per_trial, args.gpus_per_trial, args.num_samples, args.address, args.num_cpus,
+                   args.storage_path, args.grace_period, args.reduction_factor, command_line(), overrides)
+    with open(args.output_file, encoding="utf-8") as f:
+        print(f.read())
+    return 0
