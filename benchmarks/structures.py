@@ -28,13 +28,17 @@ MEANING = {
 
 
 def overall_rows(path):
-    """{model: [Recall@10, MAP@10, NDCG@10, RI@10]} from the first table of a run_dcr_experiments file."""
-    rows, text = {}, open(path, encoding="utf-8").read()
-    table = text.split("## Overall", 1)[1]
-    for line in table.splitlines():
+    """{model: {column: cell}} of the first table of a ``recbole-dcr experiments`` file (the first RI is @10)."""
+    header, rows = None, {}
+    for line in open(path, encoding="utf-8").read().split("## Overall", 1)[1].splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 5 and re.match(r"^\d", cells[1]):
-            rows[cells[0]] = cells[1:5]
+        if header is None and cells[0] == "model":
+            header = cells
+        elif header and len(cells) == len(header) and re.match(r"^\d", cells[1]):
+            row = {}
+            for column, cell in zip(header, cells):
+                row.setdefault(column, cell)  # the first RI column is the @10 one
+            rows[cells[0]] = row
         elif rows and not line.startswith("|"):
             break
     return rows
@@ -59,13 +63,13 @@ def main():
              f"Command: `python {' '.join(sys.argv)}`; per-structure details (and each run's command) in "
              + ", ".join(f"`{path}`" for path in files.values()) + ".", "",
              "NDCG@10 on the test split (RI: DCR-MoE's relative improvement over the model, averaged over "
-             "Recall@10, MAP@10 and NDCG@10).", "",
+             "the paper's CappedRecall@10, MAP@10 and NDCG@10).", "",
              "| structure | " + " | ".join(models) + " | " + " | ".join(f"RI vs {m}" for m in models[1:-1]) + " |",
              "|---|" + "---|" * (2 * len(models) - 2)]
     for structure, path in files.items():
         rows = overall_rows(os.path.join(REPO_ROOT, path))
-        lines.append(f"| {MEANING[structure]} | " + " | ".join(rows[m][2] for m in models) + " | "
-                     + " | ".join(rows[m][3] for m in models[1:-1]) + " |")
+        lines.append(f"| {MEANING[structure]} | " + " | ".join(rows[m]["NDCG@10"] for m in models) + " | "
+                     + " | ".join(rows[m]["RI"] for m in models[1:-1]) + " |")
     write_text(os.path.join(REPO_ROOT, args.out), "\n".join(lines) + "\n")
     print("\n".join(lines))
 

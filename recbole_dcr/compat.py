@@ -12,6 +12,8 @@ overridden outright here, and only here, so that a RecBole upgrade has one modul
 * ``Dataset._load_feat`` parses atomic files with pandas' Python engine (about 8 s per 1M rows);
   here the C engine reads them, with ``float_precision="round_trip"`` so that floats come out as
   Python's ``float()`` reads them (identical frames: ``tests/test_fast_paths.py``).
+* RecBole finds metrics only among the classes of ``recbole.evaluator.metrics``, in lookup tables
+  built when that module is imported; :func:`register_metric` adds a plugin metric to those tables.
 * ``Trainer.__init__`` wraps the model in ``DistributedDataParallel(device_ids=...)`` and converts
   BatchNorm to ``SyncBatchNorm`` (both GPU-only) and opens a TensorBoard folder even when nothing is
   logged to a file; here neither happens (:mod:`recbole_dcr.distributed` does data-parallel work).
@@ -56,6 +58,18 @@ def parse_overrides(args):
             raise ValueError(f"--{key} is given twice with different values: {overrides[key]!r} and {value!r}")
         overrides[key] = value
     return overrides, ignored
+
+
+def register_metric(metric_class):
+    """Make a RecBole metric class findable by its lower-cased name in ``metrics:`` and ``valid_metric``."""
+    from recbole.evaluator import register
+
+    name = metric_class.__name__.lower()
+    register.metrics_dict[name] = metric_class
+    register.metric_information[name] = metric_class.metric_need
+    register.metric_types[name] = metric_class.metric_type
+    if metric_class.smaller and name not in register.smaller_metrics:
+        register.smaller_metrics.append(name)
 
 
 class ConfigBase(RecBoleConfig):

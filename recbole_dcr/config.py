@@ -18,6 +18,7 @@ import recbole
 import yaml
 from recbole.utils.argument_list import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
+import recbole_dcr.metrics  # noqa: F401  (registers CappedRecall with RecBole before a Config checks metrics)
 from recbole_dcr import registry
 from recbole_dcr.compat import ConfigBase
 

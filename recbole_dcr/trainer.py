@@ -13,6 +13,7 @@ What differs from :class:`recbole.trainer.Trainer`:
 
 import json
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from recbole.utils import set_color
@@ -32,7 +33,7 @@ from recbole_dcr.distributed import (
 )
 from recbole_dcr.version import __version__
 
-RANKING_METRICS = {"recall", "map", "ndcg", "precision", "mrr", "hit"}
+RANKING_METRICS = {"recall", "cappedrecall", "map", "ndcg", "precision", "mrr", "hit"}
 
 
 # Collector entries with one row per evaluated user (or row); every rank holds its own users' rows.
@@ -47,7 +48,7 @@ class DCRTrainer(TrainerBase):
         if unsupported:
             raise ValueError(
                 f"metrics {unsupported} are not supported by per-user ranking evaluation; "
-                f"use any of Recall, MAP, NDCG, Precision, MRR, Hit."
+                f"use any of Recall, CappedRecall, MAP, NDCG, Precision, MRR, Hit."
             )
         super().__init__(config, model)
         self.dataset_fingerprint = None  # set by fit() from the training split
@@ -84,7 +85,7 @@ class DCRTrainer(TrainerBase):
                 losses = loss_func(interaction)
             loss = sum(losses) if isinstance(losses, tuple) else losses
             self._check_nan(loss)
-            if distributed:
+            if distributed and not self.summed_loss():  # a mean loss: weight this rank's by its share of rows
                 loss = loss * (len(interaction) / train_data.global_batch_rows)
             scaler.scale(loss).backward()
             if distributed:
@@ -107,16 +108,34 @@ class DCRTrainer(TrainerBase):
         """Parameters the main optimizer updates (all of the model's, unless a subclass says otherwise)."""
         return list(self.model.parameters())
 
+    def summed_loss(self):
+        """Whether the model's loss is a sum over the batch's rows (else a mean)."""
+        return getattr(self.model, "loss_reduction", "mean") == "sum"
+
+    def l2_scale(self):
+        """Optimizer weight decay per unit of the configured L2 coefficient.
+
+        With ``loss_reduction: sum`` (the paper's eq. 3, the authors' code) a batch's loss is
+        Σ_rows BCE + λ‖W‖² and the coefficients are that λ: its gradient 2λW is weight decay 2λ. With
+        ``mean`` (RecBole's habit) the coefficient is torch's weight decay on the mean BCE.
+        """
+        return 2.0 if self.summed_loss() else 1.0
+
     def _l2_groups(self, parameters):
-        """Split parameters into embedding tables (``embedding_weight_decay``) and the rest (``weight_decay``)."""
+        """Embedding tables (``embedding_weight_decay``), other weights (``weight_decay``), and biases and
+        BatchNorm's scale and shift, which no L2 term touches (as in the paper's authors' code)."""
         embedding_ids = {id(p) for m in self.model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+        unpenalized = {id(p) for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                       for p in m.parameters()}
+        unpenalized |= {id(p) for name, p in self.model.named_parameters() if _is_bias(name)}
         trainable = [p for p in parameters if p.requires_grad]
+        scale = self.l2_scale()
         return [
-            {
-                "params": [p for p in trainable if id(p) in embedding_ids],
-                "weight_decay": self.config["embedding_weight_decay"] or 0.0,
-            },
-            {"params": [p for p in trainable if id(p) not in embedding_ids]},  # the optimizer's weight_decay
+            {"params": [p for p in trainable if id(p) in embedding_ids],
+             "weight_decay": scale * (self.config["embedding_weight_decay"] or 0.0)},
+            {"params": [p for p in trainable if id(p) not in embedding_ids | unpenalized],
+             "weight_decay": scale * (self.config["weight_decay"] or 0.0)},
+            {"params": [p for p in trainable if id(p) in unpenalized], "weight_decay": 0.0},
         ]
 
     def _build_optimizer(self, **kwargs):
@@ -216,46 +235,88 @@ class DCRTrainer(TrainerBase):
 
 
 class FairGoTrainer(DCRTrainer):
-    """Alternating adversarial updates for :class:`~recbole_dcr.model.fairgo.FairGo`.
+    """FairGo in the two stages the DCR authors ran it in (:class:`~recbole_dcr.model.fairgo.FairGo`).
 
-    Each batch: one discriminator step on its cross-entropy for A (representation detached), then
-    one filter+recommender step on BCE − λ·cross-entropy with the discriminator held fixed.
+    1. Pretraining, unless the model was loaded from ``pretrained_checkpoint``: the recommender alone
+       (NFM-WA, no filter) with the main learner and early stopping; its best weights are kept.
+    2. Adversarial: embeddings and first-order weights stay as pretrained; ``fairgo_learner`` (Adam)
+       trains the filter + NFM's MLP on BCE − λ·CE and the discriminator on its CE. With
+       ``fairgo_alternation: epoch`` (the authors') an epoch is a pass of discriminator steps, then a
+       pass of filter + MLP steps; with ``batch`` the two alternate step by step. Early stopping again.
     """
 
     def __init__(self, config, model):
         if is_distributed(config):
             raise ValueError("FairGo's alternating adversarial updates are not data-parallel; train it with nproc=1.")
+        if config["fairgo_alternation"] not in ("epoch", "batch"):
+            raise ValueError(f"fairgo_alternation must be 'epoch' or 'batch', got {config['fairgo_alternation']!r}")
         super().__init__(config, model)
-        self.discriminator_optimizer = self._build_optimizer(
-            params=model.discriminator_parameters(),
-            learning_rate=config["discriminator_learning_rate"] or self.learning_rate,
-        )
+        self.discriminator_optimizer = self._adversarial_optimizer(model.discriminator_parameters(),
+                                                                   config["discriminator_learning_rate"])
+        if model.pretrained:  # loaded from pretrained_checkpoint: straight to the adversarial stage
+            self.begin_adversarial_stage()
 
     def _optimized_parameters(self):
-        discriminator = {id(p) for p in self.model.discriminator_parameters()}
-        return [p for p in self.model.parameters() if id(p) not in discriminator]
+        """The pretraining stage trains the recommender: everything but the filter and the discriminator."""
+        adversarial = {id(p) for p in self.model.discriminator_parameters() + list(self.model.filter.parameters())}
+        return [p for p in self.model.parameters() if id(p) not in adversarial]
+
+    def _adversarial_optimizer(self, parameters, learning_rate=None):
+        rate = learning_rate or self.config["fairgo_learning_rate"] or self.learning_rate
+        return self._build_optimizer(params=parameters, learner=self.config["fairgo_learner"], learning_rate=rate)
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        if not self.model.pretrained:
+            self.model.filtering = False
+            super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+            if saved and valid_data:
+                self.model.load_state_dict(load_checkpoint(self.saved_model_file, self.device)["state_dict"])
+            self.model.pretrained = True
+            self.begin_adversarial_stage()
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+
+    def begin_adversarial_stage(self):
+        """Filter on, the adversarial optimizers, and early stopping counted afresh."""
+        self.model.filtering = True
+        self.optimizer = self._adversarial_optimizer(self.model.adversarial_parameters())
+        self.discriminator_optimizer = self._adversarial_optimizer(self.model.discriminator_parameters(),
+                                                                   self.config["discriminator_learning_rate"])
+        self.start_epoch, self.cur_step, self.best_valid_result = 0, 0, None
+        self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if not self.model.filtering:
+            return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
         self.model.train()
-        batches = self._progress(train_data, epoch_idx, show_progress)
+        if self.config["fairgo_alternation"] == "epoch":
+            discriminator_total = sum(self._discriminator_step(i) for i in self._batches(train_data, epoch_idx, show_progress))
+            recommender_total = sum(self._recommender_step(i) for i in self._batches(train_data, epoch_idx, show_progress))
+            return recommender_total, discriminator_total
         recommender_total, discriminator_total = 0.0, 0.0
-        for interaction in batches:
-            interaction = interaction.to(self.device)
-            self.discriminator_optimizer.zero_grad()
-            discriminator_loss = self.model.discriminator_loss(interaction)
-            discriminator_loss.backward()
-            self.discriminator_optimizer.step()
-
-            self.optimizer.zero_grad()
-            loss = self.model.calculate_loss(interaction)
-            self._check_nan(loss)
-            loss.backward()
-            if self.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(self._optimized_parameters(), **self.clip_grad_norm)
-            self.optimizer.step()
-            recommender_total += loss.item()
-            discriminator_total += discriminator_loss.item()
+        for interaction in self._batches(train_data, epoch_idx, show_progress):
+            discriminator_total += self._discriminator_step(interaction)
+            recommender_total += self._recommender_step(interaction)
         return recommender_total, discriminator_total
+
+    def _batches(self, train_data, epoch_idx, show_progress):
+        return (interaction.to(self.device) for interaction in self._progress(train_data, epoch_idx, show_progress))
+
+    def _discriminator_step(self, interaction):
+        self.discriminator_optimizer.zero_grad()
+        loss = self.model.discriminator_loss(interaction)
+        loss.backward()
+        self.discriminator_optimizer.step()
+        return loss.item()
+
+    def _recommender_step(self, interaction):
+        self.optimizer.zero_grad()
+        loss = self.model.calculate_loss(interaction)
+        self._check_nan(loss)
+        loss.backward()
+        if self.clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.adversarial_parameters(), **self.clip_grad_norm)
+        self.optimizer.step()
+        return loss.item()
 
     def _checkpoint_state(self, epoch):
         state = super()._checkpoint_state(epoch)
@@ -274,3 +335,9 @@ def add_losses(total, losses):
     if total is None:
         return values
     return tuple(map(sum, zip(total, values))) if isinstance(values, tuple) else total + values
+
+
+def _is_bias(parameter_name):
+    """Biases of linear layers and of the stacked experts (``biases.<layer>``)."""
+    parts = parameter_name.split(".")
+    return parts[-1] == "bias" or (len(parts) > 1 and parts[-2] == "biases")

@@ -58,7 +58,11 @@ def test_nwgm_of_nwgmdcr_and_of_the_wrapper_agree_and_write_no_weight(tiny_datas
         weights = linear.embedding.weight[start : start + nfmwa.num_confounder_values, 0]
         observed = linear.embedding.weight[batch[nfmwa.CONFOUNDER].long() + start - 1, 0]
         first_order = nfmwa.first_order(batch) - observed + nfmwa.confounder_prior @ weights
-        expected = torch.sigmoid(nfmwa.head(nfmwa.matching(batch, embeddings)) + first_order)
+        m = nfmwa.matching(batch, embeddings)
+        if nfmwa.first_order_input:
+            expected = torch.sigmoid(nfmwa.head(torch.cat([first_order.unsqueeze(-1), m], dim=-1)))
+        else:
+            expected = torch.sigmoid(nfmwa.head(m) + first_order)
         torch.testing.assert_close(nwgmdcr.predict(batch), expected)
         torch.testing.assert_close(wrapper.predict(batch), expected)
     for key, value in nwgmdcr.state_dict().items():

@@ -31,7 +31,7 @@ def brute_force(rows, k):
     per_user = {}
     for user, _, score, like in rows:
         per_user.setdefault(user, []).append((score, like))
-    values = {name: [] for name in ("recall", "precision", "hit", "mrr", "ndcg", "map")}
+    values = {name: [] for name in ("recall", "cappedrecall", "precision", "hit", "mrr", "ndcg", "map")}
     for pairs in per_user.values():
         likes = np.array([like for _, like in pairs])
         if likes.sum() == 0:
@@ -42,6 +42,7 @@ def brute_force(rows, k):
         n_pos = likes.sum()
         ranks = np.arange(1, k + 1)
         values["recall"].append(hits.sum() / n_pos)
+        values["cappedrecall"].append(hits.sum() / min(n_pos, k))  # the paper's Recall (authors' test2)
         values["precision"].append(hits.sum() / k)
         values["hit"].append(float(hits.any()))
         values["mrr"].append(1.0 / ranks[hits > 0][0] if hits.any() else 0.0)
@@ -74,7 +75,7 @@ def test_metrics_equal_brute_force(tmp_path, eval_batch_size):
         str(tmp_path / "data"),
         tmp_path,
         dataset="ties",
-        metrics=["Recall", "Precision", "Hit", "MRR", "NDCG", "MAP"],
+        metrics=["Recall", "CappedRecall", "Precision", "Hit", "MRR", "NDCG", "MAP"],
         topk=TOPK,
         valid_metric="NDCG@3",
         eval_batch_size=eval_batch_size,
@@ -98,3 +99,15 @@ def test_unsupported_metric_is_refused(tiny_dataset, tmp_path):
     config = tiny_config(data_path, tmp_path, metrics=["Recall", "ItemCoverage"])
     with pytest.raises(ValueError, match=r"ItemCoverage.*not supported by per-user ranking"):
         DCRTrainer(config, RowScore())
+
+
+def test_capped_recall_can_be_the_validation_metric_and_is_at_least_recall(tiny_dataset, tmp_path):
+    from recbole_dcr.registry import get_model
+
+    data_path, _, _ = tiny_dataset
+    config = tiny_config(data_path, tmp_path, metrics=["Recall", "CappedRecall"], topk=[3],
+                         valid_metric="CappedRecall@3")
+    assert config["valid_metric_bigger"] is True
+    train, _, test = data_preparation(config, create_dataset(config))
+    result = DCRTrainer(config, get_model("DCRMoE")(config, train._dataset)).evaluate(test, load_best_model=False)
+    assert result["cappedrecall@3"] >= result["recall@3"]

@@ -4,11 +4,11 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 
 from recbole_dcr.trainer import DCRTrainer
 from recbole_dcr.data import create_dataset, data_preparation
 from recbole_dcr.registry import get_model, get_trainer
-from recbole_dcr.model.adjustment import with_confounder
 from tests.conftest import INTER_HEADER, ITEM_HEADER, tiny_config, write_atomic
 
 
@@ -107,55 +107,108 @@ def test_ipw_propensities_come_from_the_training_split_only(tiny_dataset, tmp_pa
     torch.testing.assert_close(model.positive_weight, positive)
 
 
-def test_cr_inference_ignores_the_confounder_but_training_uses_it(tiny_dataset, tmp_path):
-    _, model, batch, _ = _build(tiny_dataset, tmp_path, "CR", alpha=0.5)
+def test_cr_is_built_as_the_authors_built_it(tiny_dataset, tmp_path):
+    config, model, batch, _ = _build(tiny_dataset, tmp_path, "CR", alpha=0.5)
+    assert "duration_level" in model.token_field_names  # A enters the main branch (an NFM-WA)
+    assert [w.shape[-1] for w in model.side.weights] == [256, 128, 1]  # the authors': the main branch's sizes
+    assert model.side.weights[0].shape[1] == model.embedding_size  # it reads A's embedding
     with torch.no_grad():
-        for a in range(model.num_confounder_values):
-            torch.testing.assert_close(model.predict(with_confounder(batch, model.CONFOUNDER, a)), model.predict(batch))
-        main_only = model.loss(model.forward(batch), batch["finish"])
-        assert not torch.isclose(model.calculate_loss(batch), main_only)
-        side = model.side_logit(batch)
-        fused = model.loss(model.forward(batch) + torch.tanh(side), batch["finish"])
-        torch.testing.assert_close(model.calculate_loss(batch), fused + 0.5 * model.loss(side, batch["finish"]))
+        main, side = model.branch_logits(batch)
+        torch.testing.assert_close(model.predict(batch), torch.sigmoid(main))  # ranks by the main branch
+        expected = model.loss(main + torch.tanh(side), batch["finish"]) + 0.5 * model.loss(side, batch["finish"])
+        torch.testing.assert_close(model.calculate_loss(batch), expected)
+        assert model.loss.reduction == "sum"  # eq. 3's sum, so the paper's alpha grid keeps its meaning
+        # the side branch reads A's own row of the shared embedding table, nothing else of the row
+        table, slot = model.token_embedding_table, model.token_field_names.index("duration_level")
+        rows = slice(int(table.offsets[slot]) + 1, int(table.offsets[slot]) + 1 + model.num_confounder_values)
+        table.embedding.weight[rows] += 1.0
+        moved_main, moved_side = model.branch_logits(batch)
+        assert not torch.allclose(moved_side, side) and not torch.allclose(moved_main, main)
+        user_rows = slice(0, int(table.offsets[1]))
+        table.embedding.weight[user_rows] += 1.0
+        torch.testing.assert_close(model.branch_logits(batch)[1], moved_side)
 
 
-def _discriminator_accuracy(tiny_dataset, tmp_path, adversary_weight):
+def _trained_fairgo(tiny_dataset, tmp_path, adversary_weight, **extra):
     config, model, batch, (train, valid, _) = _build(
-        tiny_dataset, tmp_path, "FairGo", adversary_weight=adversary_weight, epochs=40, eval_step=0,
-        learning_rate=0.05, train_batch_size=64, seed=3,
+        tiny_dataset, tmp_path, "FairGo", perturb=False, adversary_weight=adversary_weight, epochs=30,
+        learning_rate=0.05, fairgo_learning_rate=0.01, train_batch_size=64, seed=3, **extra,
     )
     trainer = get_trainer(config["MODEL_TYPE"], "FairGo")(config, model)
-    trainer.fit(train, None, saved=False)
+    trainer.fit(train, valid, saved=False)
     model.eval()
+    return model, batch, trainer
+
+
+def _discriminator_accuracy(model, batch):
     with torch.no_grad():
-        predicted = model.discriminator(model.representation(batch)).argmax(1)
+        predicted = model.discriminator(model.representation(batch)[0]).argmax(1)
     return (predicted == model.confounder_index(batch)).float().mean().item()
+
+
+def test_fairgo_is_built_as_the_authors_built_it(tiny_dataset, tmp_path):
+    config, model, batch, _ = _build(tiny_dataset, tmp_path, "FairGo")
+    k = model.num_confounder_values
+    assert "duration_level" in model.token_field_names  # its recommender is NFM-WA
+    size = 17 if config["first_order_input"] else 16  # [first-order logit, m], what NFM's MLP reads
+    linears = lambda net: [(layer.in_features, layer.out_features) for layer in net if isinstance(layer, nn.Linear)]  # noqa: E731
+    assert linears(model.filter) == [(size, 2 * size), (2 * size, size), (size, size)]
+    assert linears(model.discriminator) == [(size, 8), (8, k), (k, k), (k, k)]
+    assert all(isinstance(layer, nn.LeakyReLU) and layer.negative_slope == 0.2
+               for net in (model.filter, model.discriminator) for layer in net if not isinstance(layer, nn.Linear))
+    with torch.no_grad():
+        h, added = model.representation(batch)
+        fit = model.loss(model.head(h) + added, batch["finish"])
+        fool = torch.nn.functional.cross_entropy(model.discriminator(h), model.confounder_index(batch))
+        torch.testing.assert_close(model.calculate_loss(batch), fit - model.adversary_weight * fool)
+
+
+def test_fairgo_pretrains_nfmwa_then_trains_only_filter_and_mlp(tiny_dataset, tmp_path):
+    config, model, batch, (train, valid, _) = _build(tiny_dataset, tmp_path, "FairGo", perturb=False, epochs=2)
+    trainer = get_trainer(config["MODEL_TYPE"], "FairGo")(config, model)
+    stages = []
+    original = trainer._train_epoch
+
+    def spy(*args, **kwargs):
+        stages.append(model.filtering)
+        return original(*args, **kwargs)
+
+    trainer._train_epoch = spy
+    trainer.fit(train, valid, saved=True)
+    assert stages == [False, False, True, True]  # pretraining epochs, then adversarial ones
+    pretrained_embeddings = torch.load(trainer.saved_model_file, weights_only=True)["state_dict"]
+    adversarial = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert adversarial == {id(p) for p in model.adversarial_parameters()}
+    assert id(model.token_embedding_table.embedding.weight) not in adversarial
+    assert isinstance(trainer.optimizer, torch.optim.Adam) and isinstance(trainer.discriminator_optimizer, torch.optim.Adam)
+    assert "token_embedding_table.embedding.weight" in pretrained_embeddings
 
 
 def test_fairgo_discriminator_falls_toward_chance_as_lambda_grows(tiny_dataset, tmp_path):
     _, model, batch, _ = _build(tiny_dataset, tmp_path, "FairGo")
     chance = torch.bincount(model.confounder_index(batch)).max().item() / len(batch)
-    leaky = _discriminator_accuracy(tiny_dataset, tmp_path, 0.0)
-    fair = _discriminator_accuracy(tiny_dataset, tmp_path, 10.0)
-    assert leaky > chance + 0.15  # the item embeddings in m reveal the item's level
+    leaky = _discriminator_accuracy(*_trained_fairgo(tiny_dataset, tmp_path, 0.0)[:2])
+    fair = _discriminator_accuracy(*_trained_fairgo(tiny_dataset, tmp_path, 50.0)[:2])
+    assert leaky > chance + 0.15  # A is an input: the representation reveals the item's level
     assert fair < leaky and fair - chance < (leaky - chance) / 2
 
 
-@pytest.mark.parametrize("source", ["NFMWOA", "NFMWA"])
-def test_fairgo_starts_from_a_saved_nfm_checkpoint(source, tiny_dataset, tmp_path):
-    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, source, epochs=1)
+def test_fairgo_starts_from_a_saved_nfmwa_checkpoint(tiny_dataset, tmp_path):
+    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWA", epochs=1)
     trainer = DCRTrainer(config, pretrained)
     trainer.fit(train, valid, saved=True)
     _, fairgo, _, _ = _build(
         tiny_dataset, tmp_path, "FairGo", perturb=False, pretrained_checkpoint=trainer.saved_model_file
     )
-    fairgo_rows = fairgo.token_embedding_table.embedding.weight
-    source_names = pretrained.token_field_names
-    for field in fairgo.token_field_names:
-        mine = int(fairgo.token_embedding_table.offsets[fairgo.token_field_names.index(field)])
-        theirs = int(pretrained.token_embedding_table.offsets[source_names.index(field)])
-        size = train._dataset.num(field)
-        torch.testing.assert_close(
-            fairgo_rows[mine : mine + size], pretrained.token_embedding_table.embedding.weight[theirs : theirs + size]
-        )
+    assert fairgo.pretrained
+    torch.testing.assert_close(fairgo.token_embedding_table.embedding.weight,
+                               pretrained.token_embedding_table.embedding.weight)
     torch.testing.assert_close(fairgo.mlp.weights[0], pretrained.mlp.weights[0])
+
+
+def test_fairgo_refuses_an_nfmwoa_checkpoint(tiny_dataset, tmp_path):
+    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWOA", epochs=1)
+    trainer = DCRTrainer(config, pretrained)
+    trainer.fit(train, valid, saved=True)
+    with pytest.raises(ValueError, match="starts from an NFMWA checkpoint"):
+        _build(tiny_dataset, tmp_path, "FairGo", pretrained_checkpoint=trainer.saved_model_file)

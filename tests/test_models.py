@@ -37,7 +37,7 @@ def test_own_expert_equals_gathered_all_experts(tiny_dataset, tmp_path):
     model, batch = _model_and_batch(tiny_dataset, tmp_path)
     model.eval()
     with torch.no_grad():
-        m = model.matching(batch)
+        m, _ = model.expert_input(batch)  # what the experts read
         index = model.confounder_index(batch)
         gathered = model.experts.all_experts(m).gather(1, index.unsqueeze(1)).squeeze(1)
         torch.testing.assert_close(model.experts.own_expert(m, index), gathered, rtol=1e-5, atol=1e-6)

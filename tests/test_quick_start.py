@@ -31,7 +31,7 @@ def test_run_recbole_dcr_on_benchmark_files(model, tiny_dataset, tmp_path, monke
     data_path, _, _ = tiny_dataset
     result = run_recbole_dcr(model=model, dataset="tiny", config_dict=_config_dict(data_path, tmp_path))
     assert set(result) == RESULT_KEYS
-    assert set(result["test_result"]) == {"recall@3", "map@3", "ndcg@3"}
+    assert set(result["test_result"]) == {"recall@3", "cappedrecall@3", "map@3", "ndcg@3"}
     assert 0 <= result["test_result"]["ndcg@3"] <= 1
 
 
@@ -83,7 +83,7 @@ def test_plugin_yaml_defaults_and_priority(tmp_path):
     assert config["inference"] == "do" and config["expert_hidden_size"] == [256, 128] and config["backbone"] == "NFM"
     assert config["embedding_size"] == 8  # config_dict beats properties/model/DCRMoE.yaml
     assert config["learner"] == "adagrad" and config["LABEL_FIELD"] == "finish"
-    assert config["metrics"] == ["Recall", "MAP", "NDCG"]  # plugin overall.yaml beats RecBole's context defaults
+    assert config["metrics"] == ["Recall", "CappedRecall", "MAP", "NDCG"]  # plugin overall.yaml beats RecBole's context defaults
     assert Config(model="FM", dataset="dcr_sim")["EVAL_LABEL_FIELD"] == "like"
 
 

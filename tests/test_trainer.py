@@ -56,11 +56,25 @@ def test_recbole_pickled_checkpoint_is_refused_with_a_clear_message(tmp_path):
         load_checkpoint(path)
 
 
-def test_embeddings_and_other_parameters_get_their_own_l2(tiny_dataset, tmp_path):
-    _, model, trainer, _ = _setup(tiny_dataset, tmp_path, weight_decay=1e-3, embedding_weight_decay=1e-5)
-    embedding_group, other_group = trainer.optimizer.param_groups
-    assert embedding_group["weight_decay"] == 1e-5 and other_group["weight_decay"] == 1e-3
+def test_embeddings_and_other_weights_get_their_own_l2_and_biases_none(tiny_dataset, tmp_path):
+    _, model, trainer, _ = _setup(tiny_dataset, tmp_path, weight_decay=1e-3, embedding_weight_decay=1e-5,
+                                  matching_batch_norm=True)
+    embedding_group, weight_group, free_group = trainer.optimizer.param_groups
+    # a summed loss Σ BCE + λ‖W‖² has the gradient 2λW: torch's weight decay 2λ
+    assert model.loss_reduction == "sum"
+    assert embedding_group["weight_decay"] == 2e-5 and weight_group["weight_decay"] == 2e-3
+    assert free_group["weight_decay"] == 0.0
     embedding_ids = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
     assert {id(p) for p in embedding_group["params"]} == embedding_ids
-    assert len(embedding_group["params"]) + len(other_group["params"]) == len(list(model.parameters()))
+    free = {id(p) for p in free_group["params"]}
+    assert all(id(p) in free for p in model.bn.parameters()) and all(id(b) in free for b in model.experts.biases)
+    assert all(id(w) in {id(p) for p in weight_group["params"]} for w in model.experts.weights)
+    assert sum(len(group["params"]) for group in trainer.optimizer.param_groups) == len(list(model.parameters()))
     assert isinstance(trainer, DCRTrainer) and isinstance(trainer.optimizer, torch.optim.Adagrad)
+
+
+def test_a_mean_loss_takes_the_coefficients_as_torch_weight_decay(tiny_dataset, tmp_path):
+    _, model, trainer, _ = _setup(tiny_dataset, tmp_path, weight_decay=1e-3, embedding_weight_decay=1e-5,
+                                  loss_reduction="mean")
+    embedding_group, weight_group, _ = trainer.optimizer.param_groups
+    assert embedding_group["weight_decay"] == 1e-5 and weight_group["weight_decay"] == 1e-3

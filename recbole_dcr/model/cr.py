@@ -1,35 +1,44 @@
 """CR: counterfactual reasoning for the confounder, after the clickbait method with SUM-tanh fusion.
 
 Reference: Wang et al., "Clicks can be Cheating: Counterfactual Recommendation for Mitigating
-Clickbait Issue", SIGIR 2021; the CR baseline of He et al., TOIS 2022, sec. 5.1.2.
-A main NFM branch scores (U, X); a side branch scores the confounder alone, s = MLP(e_a).  Training
-fits σ(main + tanh(s)) plus α·BCE(σ(s)) so that the side branch absorbs A's direct effect;
-inference keeps the main branch only, removing that effect from the ranking.
+Clickbait Issue", SIGIR 2021; the CR baseline of He et al., TOIS 2022, sec. 5.1.2, built as the DCR
+authors built it: the main branch is NFM with A among its inputs; a side branch maps A's own
+embedding (the same row the main branch reads) through an MLP of the experts' sizes to a logit s.
+Training fits σ(main + tanh(s)) plus α·BCE(σ(s)), so that the side branch absorbs A's direct
+effect; inference ranks by the main branch alone.
 """
 
 import torch
-from torch import nn
 
 from recbole_dcr.model.layers import ExpertMLPs
-from recbole_dcr.model.nfmwoa import NFMWOA
+from recbole_dcr.model.nfmwa import NFMWA
 
 
-class CR(NFMWOA):
-    """NFM-WOA main branch plus a confounder-only side branch used in training only."""
+class CR(NFMWA):
+    """NFM-WA main branch plus a side branch on the confounder's embedding, used in training only."""
+
+    adjustable = False  # ranks by the main branch
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.alpha = config["alpha"]
-        self.confounder_embedding = nn.Embedding(self.num_confounder_values + 1, self.embedding_size)
-        self.side = ExpertMLPs(1, self.embedding_size, config["side_mlp_hidden_size"], config["dropout_prob"])
+        self.side = ExpertMLPs(1, self.embedding_size, config["side_mlp_hidden_size"], config["dropout_prob"],
+                               self.mlp_init)
         self.apply(self._init_weights)
 
+    def branch_logits(self, interaction):
+        """(main logit, side logit s), both from one embedding lookup."""
+        embeddings = self.concat_embed_input_fields(interaction)
+        h, added = self.expert_input(interaction, embeddings)
+        # RecBole stacks token-sequence fields first, then token fields in token_field_names order
+        slot = len(self.token_seq_field_names) + self.token_field_names.index(self.CONFOUNDER)
+        confounder = embeddings[:, slot]
+        return self.head(h) + added, self.side(confounder)[:, 0]
+
     def side_logit(self, interaction):
-        """s: the confounder-only branch's logit."""
-        return self.side(self.confounder_embedding(interaction[self.CONFOUNDER].long()))[:, 0]
+        return self.branch_logits(interaction)[1]
 
     def calculate_loss(self, interaction):
         label = interaction[self.LABEL]
-        side = self.side_logit(interaction)
-        fused = self.forward(interaction) + torch.tanh(side)
-        return self.loss(fused, label) + self.alpha * self.loss(side, label)
+        main, side = self.branch_logits(interaction)
+        return self.loss(main + torch.tanh(side), label) + self.alpha * self.loss(side, label)

@@ -37,7 +37,7 @@ class DCRMoE(ConfounderAwareRecommender):
             without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER, *dataset.confounder_parts])
             self.backbone = make_backbone(config["backbone"], config, without_confounder)
             self.backbone.share_feature_tables(self)
-        matching_size = self.embedding_size if self.backbone is None else self.backbone.output_size
+        matching_size = self.mlp_input_size(self.embedding_size if self.backbone is None else self.backbone.output_size)
         hidden, dropout = config["expert_hidden_size"], config["dropout_prob"]
         self.factored = bool(dataset.confounder_parts) and config["confounder_experts"] == "factored"
         if self.factored:
@@ -57,24 +57,24 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def forward(self, interaction):
         """Logit of f(u, x, a) with each row's observed a."""
-        m = self.matching(interaction)
+        h, added = self.expert_input(interaction)
         if self.factored:
             parts = self.part_index[self.confounder_index(interaction)]
-            expert_logit = sum(e(m, parts[:, i]) for i, e in enumerate(self.part_experts))
+            expert_logit = sum(e(h, parts[:, i]) for i, e in enumerate(self.part_experts))
         else:
-            expert_logit = self.experts(m, self.confounder_index(interaction))
-        return expert_logit + self.first_order(interaction)
+            expert_logit = self.experts(h, self.confounder_index(interaction))
+        return expert_logit + added
 
-    def expert_logits(self, m):
+    def expert_logits(self, h):
         """Expert logit of every (joint) confounder value: [batch, K]."""
         if not self.factored:
-            return self.experts(m)
-        return sum(e(m)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
+            return self.experts(h)
+        return sum(e(h)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""
-        m = self.matching(interaction)
-        return torch.sigmoid(self.expert_logits(m) + self.first_order(interaction).unsqueeze(-1))
+        h, added = self.expert_input(interaction)
+        return torch.sigmoid(self.expert_logits(h) + added.unsqueeze(-1))
 
     def predict(self, interaction):
         if self.inference == "condition":

@@ -4,7 +4,9 @@ Reference: Schnabel et al., "Recommendations as Treatments", ICML 2016; the IPW 
 He et al., "Addressing Confounding Feature Issue for Causal Recommendation", TOIS 2022, sec. 5.1.2.
 The interaction probability is taken as P(Y=1|A)·P(R=1|U,I), so a positive row with value a weighs
 1/√(P(Y=1|a) / max_a' P(Y=1|a')) and a negative row 1/√((1−P(Y=1|a)) / max_a' (1−P(Y=1|a'))).
-The propensities come from the training split only (the model is built on it).
+The propensities come from the training split only (the model is built on it); the DCR authors'
+code computes them from the training, validation and test rows together, which lets the test labels
+shape the training weights, so the plugin keeps its own.
 """
 
 import torch
@@ -38,5 +40,5 @@ class IPW(NFMWOA):
         return label * self.positive_weight[index] + (1 - label) * self.negative_weight[index]
 
     def calculate_loss(self, interaction):
-        losses = self.row_loss(self.forward(interaction), interaction[self.LABEL])
-        return (self.sample_weights(interaction) * losses).mean()
+        weighted = self.sample_weights(interaction) * self.row_loss(self.forward(interaction), interaction[self.LABEL])
+        return weighted.sum() if self.loss_reduction == "sum" else weighted.mean()

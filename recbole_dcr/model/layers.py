@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import ContextRecommender
 from recbole.model.layers import BaseFactorizationMachine
 from torch import nn
-from torch.nn.init import constant_, xavier_normal_
+from torch.nn.init import constant_, normal_, xavier_normal_
 
 
 class _DatasetWithoutFields:
@@ -63,11 +63,23 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
         self._init_confounder(config, dataset)
 
         self.bi_interaction = BaseFactorizationMachine(reduce_sum=False)
-        self.bn = nn.BatchNorm1d(num_features=self.embedding_size)
-        self.loss = nn.BCEWithLogitsLoss()
+        # BatchNorm on m (NFM's paper has it; the DCR authors' code does not): matching_batch_norm.
+        self.bn = nn.BatchNorm1d(num_features=self.embedding_size) if config["matching_batch_norm"] else nn.Identity()
+        # The first-order logit either enters the MLP beside m (the DCR authors' code) or is added to its output.
+        self.first_order_input = bool(config["first_order_input"])
+        self.embedding_init_std = config["embedding_init_std"]
+        self.mlp_init = config["mlp_init"]
+        self.loss_reduction = config["loss_reduction"]
+        if self.loss_reduction not in ("sum", "mean"):
+            raise ValueError(f"loss_reduction must be 'sum' (the paper's eq. 3) or 'mean', got {self.loss_reduction!r}")
+        self.loss = nn.BCEWithLogitsLoss(reduction=self.loss_reduction)
+
+    def mlp_input_size(self, matching_size):
+        """Width of what the MLP experts read: m, and the first-order logit when it is an input."""
+        return matching_size + (1 if self.first_order_input else 0)
 
     def matching(self, interaction, embeddings=None):
-        """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings, batch-normalized."""
+        """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings (batch-normalized if asked)."""
         if embeddings is None:
             embeddings = self.concat_embed_input_fields(interaction)
         return self.bn(self.bi_interaction(embeddings))
@@ -76,11 +88,24 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
         """The linear term Σ w_f + b over the same fields as the backbone, shape [batch]."""
         return self.first_order_linear(interaction).squeeze(-1)
 
+    def expert_input(self, interaction, embeddings=None):
+        """(what the MLP experts read, what is added to their logit): ``[first order, m]`` and 0 when
+        ``first_order_input``, else m and the first-order term."""
+        m = self.matching(interaction, embeddings)
+        first_order = self.first_order(interaction)
+        if self.first_order_input:
+            return torch.cat([first_order.unsqueeze(-1), m], dim=-1), torch.zeros_like(first_order)
+        return m, first_order
+
     def _init_weights(self, module):
-        if isinstance(module, (nn.Embedding, nn.Linear)):
+        if isinstance(module, nn.Embedding) and self.embedding_init_std:
+            normal_(module.weight.data, 0.0, self.embedding_init_std)  # the DCR authors' N(0, 1e-4)
+        elif isinstance(module, (nn.Embedding, nn.Linear)):
             xavier_normal_(module.weight.data)
             if getattr(module, "bias", None) is not None:
                 constant_(module.bias.data, 0)
+        elif isinstance(module, ExpertMLPs):
+            module.reset_parameters(self.mlp_init)
 
     def forward(self, interaction):
         """Logit of the training label for each row, given its observed features."""
@@ -101,7 +126,9 @@ class ExpertMLPs(nn.Module):
     so a row's gradient reaches only that expert (Algorithm 1, line 6): [batch].
     """
 
-    def __init__(self, num_experts, input_size, hidden_sizes, dropout_prob=0.0):
+    INITS = ("xavier_normal", "uniform")
+
+    def __init__(self, num_experts, input_size, hidden_sizes, dropout_prob=0.0, init="xavier_normal"):
         super().__init__()
         sizes = [input_size] + list(hidden_sizes) + [1]
         self.num_experts = num_experts
@@ -110,10 +137,23 @@ class ExpertMLPs(nn.Module):
         )
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(num_experts, n_out)) for n_out in sizes[1:])
         self.dropout = nn.Dropout(dropout_prob)
-        for weight in self.weights:
-            for expert_weight in weight.data:  # xavier-normal per expert, as nn.Linear in NFM
-                std = math.sqrt(2.0 / (expert_weight.shape[0] + expert_weight.shape[1]))
-                expert_weight.normal_(0.0, std)
+        self.reset_parameters(init)
+
+    def reset_parameters(self, init="xavier_normal"):
+        """``xavier_normal``: N(0, 2/(n_in+n_out)) weights, zero biases (as NFM's own init);
+        ``uniform``: torch's nn.Linear default, U(±1/√n_in) for weights and biases (as the authors' experts)."""
+        if init not in self.INITS:
+            raise ValueError(f"mlp_init must be one of {self.INITS}, got {init!r}")
+        with torch.no_grad():
+            for weight, bias in zip(self.weights, self.biases):
+                n_in, n_out = weight.shape[1:]
+                if init == "xavier_normal":
+                    weight.normal_(0.0, math.sqrt(2.0 / (n_in + n_out)))
+                    bias.zero_()
+                else:
+                    bound = 1.0 / math.sqrt(n_in)
+                    weight.uniform_(-bound, bound)
+                    bias.uniform_(-bound, bound)
 
     def forward(self, m, expert_index=None):
         return self.all_experts(m) if expert_index is None else self.own_expert(m, expert_index)

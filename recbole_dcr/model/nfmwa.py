@@ -16,21 +16,24 @@ class NFMWA(BackdoorAdjusted, ConfounderAwareRecommender):
     """NFM on (U, X, A): one MLP (the paper's deep part) on the bi-interaction vector."""
 
     confounder_as_input = True
+    adjustable = True  # ranks by f(u, x, a) averaged over a when asked; models that rank otherwise say False
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        allowed = ("do", "nwgm", "condition") if self.confounder_as_input else ("condition",)
+        allowed = ("do", "nwgm", "condition") if self.confounder_as_input and self.adjustable else ("condition",)
         self.inference = check_inference(config["inference"], allowed, type(self).__name__)
         # A single "expert": the same MLP block as DCR-MoE's experts, so the comparison is like for like.
-        self.mlp = ExpertMLPs(1, self.embedding_size, config["mlp_hidden_size"], config["dropout_prob"])
+        self.mlp = ExpertMLPs(1, self.mlp_input_size(self.embedding_size), config["mlp_hidden_size"],
+                              config["dropout_prob"])
         self.apply(self._init_weights)
 
-    def head(self, m):
-        """NFM's deep part: the MLP's logit for matching vectors m."""
-        return self.mlp(m)[:, 0]
+    def head(self, h):
+        """NFM's deep part: the MLP's logit for what it reads (m, or [first order, m])."""
+        return self.mlp(h)[:, 0]
 
     def forward(self, interaction):
-        return self.head(self.matching(interaction)) + self.first_order(interaction)
+        h, added = self.expert_input(interaction)
+        return self.head(h) + added
 
     def conditional_scores(self, interaction):
         """f(u, x, a) with each row's observed a."""

@@ -27,6 +27,9 @@ def load_pretrained_backbone(model, path, dataset):
             f"{path} holds {checkpoint['model']} on {checkpoint['dataset']}; {type(model).__name__} starts from an "
             f"NFMWOA or NFMWA checkpoint of dataset {dataset.dataset_name}."
         )
+    if model.confounder_as_input and checkpoint["model"] == "NFMWOA":
+        raise ValueError(f"{path} holds NFMWOA, without the confounder's rows; {type(model).__name__} takes the "
+                         f"confounder as an input and starts from an NFMWA checkpoint.")
     state = dict(checkpoint["state_dict"])
     if checkpoint["model"] == "NFMWA" and not model.confounder_as_input:
         for key in TOKEN_TABLES:

@@ -1,0 +1,132 @@
+"""Choose the NFM-family defaults on validation: several layer/loss variants, models, simulator settings, seeds.
+
+    python benchmarks/select_defaults.py [--variants old,authors,...] [--models DCRMoE,NFMWA]
+        [--settings hidden_z,independent] [--seeds 2020,2021] [--workers 2] [--epochs 50]
+        [--out results/defaults_selection.md]
+
+Every (variant, model, simulator setting, seed) is trained with early stopping on validation NDCG@10
+(patience ``stopping_step``) and its best validation score and the test metrics at that point are
+recorded; the table ranks the variants by their mean validation NDCG@10 over every model, setting and
+seed, which is what the defaults are chosen on. Test figures are shown, never used to choose.
+Runs go to ``--workers`` processes with one torch thread each; finished runs are kept in
+``<out>.json``, so an interrupted selection resumes where it stopped.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from multiprocessing import get_context
+
+from recbole_dcr.config import Config
+from recbole_dcr.data import create_dataset
+from recbole_dcr.files import write_text
+from recbole_dcr.research.reports import machine_line, table
+
+AUTHORS = {"matching_batch_norm": False, "embedding_init_std": 1e-4, "first_order_input": True, "mlp_init": "uniform",
+           "loss_reduction": "sum", "weight_decay": 0.0, "embedding_weight_decay": 0.0}
+VARIANTS = {
+    # the plugin before issue #15: BatchNorm on m, Xavier everywhere, first order added, mean BCE, weight decay 1e-4
+    "old": {"matching_batch_norm": True, "embedding_init_std": None, "first_order_input": False,
+            "mlp_init": "xavier_normal", "loss_reduction": "mean", "weight_decay": 1e-4,
+            "embedding_weight_decay": 1e-4},
+    "authors": AUTHORS,  # the DCR authors' layers, no L2
+    "authors_l2_1e-4": {**AUTHORS, "weight_decay": 1e-4, "embedding_weight_decay": 1e-4},
+    "authors_l2_kwai": {**AUTHORS, "weight_decay": 1e-2, "embedding_weight_decay": 1e-6},  # their Kwai defaults
+    # as strong as the old weight decay 1e-4 on the mean loss: λ = 1e-4 · batch 1024 / 2
+    "authors_l2_as_old": {**AUTHORS, "weight_decay": 0.05, "embedding_weight_decay": 0.05},
+    "authors_first_order_added": {**AUTHORS, "first_order_input": False},
+    "authors_batch_norm": {**AUTHORS, "matching_batch_norm": True},
+    "authors_xavier": {**AUTHORS, "embedding_init_std": None, "mlp_init": "xavier_normal"},
+}
+SETTINGS = {"hidden_z": {}, "independent": {"sim_structure": "independent"}}
+
+
+def setting_config(setting, data_root):
+    return {"data_path": os.path.join(data_root, f"select_{setting}"), **SETTINGS[setting]}
+
+
+def run_one(job):
+    """One training run in a worker process: (key, result dict)."""
+    import torch
+
+    from recbole_dcr.quick_start import train
+
+    torch.set_num_threads(1)
+    key, variant, model, setting, seed, args = job
+    with tempfile.TemporaryDirectory() as saved:
+        config_dict = {**VARIANTS[variant], **setting_config(setting, args["data_root"]), "seed": seed,
+                       "epochs": args["epochs"], "show_progress": False, "state": "ERROR", "checkpoint_dir": saved}
+        run = train(model, "dcr_sim", config_dict=config_dict, command_line=[], quiet=True)
+    result = {"valid": run.result["best_valid_score"], "test": dict(run.result["test_result"])}
+    print(f"{key}: valid {result['valid']:.4f} test ndcg@10 {result['test']['ndcg@10']:.4f}", flush=True)
+    return key, result
+
+
+def report(results, args, jobs):
+    by_variant = {}
+    for key, variant, model, setting, seed, _ in jobs:
+        if key in results:
+            by_variant.setdefault(variant, []).append((model, setting, seed, results[key]))
+    rows = []
+    for variant, runs in by_variant.items():
+        cells = {}
+        for model in args.models:
+            for setting in args.settings:
+                valid = [r["valid"] for m, s, _, r in runs if m == model and s == setting]
+                cells[(model, setting)] = f"{statistics.mean(valid):.4f}" if valid else "-"
+        mean_valid = statistics.mean(r["valid"] for *_, r in runs)
+        mean_test = statistics.mean(r["test"]["ndcg@10"] for *_, r in runs)
+        rows.append((mean_valid, [variant, f"{mean_valid:.4f}", *cells.values(), f"{mean_test:.4f}", len(runs)]))
+    rows.sort(key=lambda row: -row[0])
+    header = ["variant", "mean valid NDCG@10"] + [f"valid {m} / {s}" for m in args.models for s in args.settings]
+    header += ["mean test NDCG@10 (not used to choose)", "runs"]
+    lines = ["# Choosing the NFM-family defaults on validation", "",
+             f"Command: `python {' '.join(sys.argv)}`", "", machine_line(1) + f" {args.workers} runs at a time.", "",
+             f"Models {', '.join(args.models)}; simulator settings {', '.join(args.settings)} (`dcr_sim`, and with "
+             f"`sim_structure` changed); training seeds {', '.join(map(str, args.seeds))}; at most {args.epochs} epochs, "
+             "early stopping on validation NDCG@10. Variants:", ""]
+    lines += [f"- `{name}`: `{json.dumps(VARIANTS[name])}`" for name in args.variants]
+    lines += [""] + table(header, [row for _, row in rows])
+    lines += ["", "Per run (valid NDCG@10 / test NDCG@10, CappedRecall@10):", ""]
+    lines += table(["variant", "model", "setting", "seed", "valid", "test NDCG@10", "test CappedRecall@10"],
+                   [[v, m, s, seed, f"{results[k]['valid']:.4f}", f"{results[k]['test']['ndcg@10']:.4f}",
+                     f"{results[k]['test'].get('cappedrecall@10', float('nan')):.4f}"]
+                    for k, v, m, s, seed, _ in jobs if k in results])
+    write_text(args.out, "\n".join(lines) + "\n")
+    print("\n".join(lines[: len(lines)]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--models", default="DCRMoE,NFMWA")
+    parser.add_argument("--settings", default="hidden_z,independent")
+    parser.add_argument("--seeds", default="2020,2021")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--data_root", default="dataset")
+    parser.add_argument("--out", default="results/defaults_selection.md")
+    args = parser.parse_args()
+    args.variants, args.models = args.variants.split(","), args.models.split(",")
+    args.settings, args.seeds = args.settings.split(","), [int(s) for s in args.seeds.split(",")]
+    for setting in args.settings:  # generate each simulated dataset once, before workers race on it
+        create_dataset(Config(model="NFMWA", dataset="dcr_sim", config_dict=setting_config(setting, args.data_root),
+                              command_line=[]))
+    shared = {"epochs": args.epochs, "data_root": args.data_root}
+    jobs = [(f"{v}|{m}|{s}|{seed}", v, m, s, seed, shared)
+            for seed in args.seeds for s in args.settings for m in args.models for v in args.variants]
+    store = args.out + ".json"
+    results = json.load(open(store)) if os.path.isfile(store) else {}
+    todo = [job for job in jobs if job[0] not in results]
+    with get_context("spawn").Pool(args.workers) as pool:
+        for key, result in pool.imap_unordered(run_one, todo):
+            results[key] = result
+            write_text(store, json.dumps(results, indent=1))
+    report(results, args, jobs)
+
+
+if __name__ == "__main__":
+    main()
