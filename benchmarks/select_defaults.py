@@ -38,6 +38,8 @@ VARIANTS = {
     # as strong as the old weight decay 1e-4 on the mean loss: λ = 1e-4 · batch 1024 / 2
     "authors_l2_as_old": {**AUTHORS, "weight_decay": 0.05, "embedding_weight_decay": 0.05},
     "authors_first_order_added": {**AUTHORS, "first_order_input": False},
+    "authors_first_order_added_l2_1e-4": {**AUTHORS, "first_order_input": False, "weight_decay": 1e-4,
+                                          "embedding_weight_decay": 1e-4},
     "authors_batch_norm": {**AUTHORS, "matching_batch_norm": True},
     "authors_xavier": {**AUTHORS, "embedding_init_std": None, "mlp_init": "xavier_normal"},
 }

@@ -1,10 +1,12 @@
 """The ``recbole-dcr`` command: one front door for training, research runs, tuning, top-N lists and converters.
 
     recbole-dcr train --model=DCRMoE [--dataset=NAME] [--config_files="a.yaml b.yaml"] [--key=value ...]
+    recbole-dcr train --model=DCRMoE [the same flags] --resume=saved     # continue a killed run
     recbole-dcr experiments --models=DCRMoE,NFMWA [--grid='{"learning_rate": [0.01, 0.001]}']
     recbole-dcr analysis --analysis=cost,groups,users,swap --swap_field=category
     recbole-dcr tune --model=DCRMoE --params_file=hyper/DCRMoE.hyper [--tool=ray]
     recbole-dcr recommend --checkpoint=saved --users=0,1,2 --topk=10
+    recbole-dcr doctor [--dataset=NAME] [--epsilon=0.01] [--out=FILE.md]
     recbole-dcr convert kwai --raw RAW_DIR --out dataset
 
 The argument definitions live here and the work in the modules each subcommand names, which are
@@ -32,6 +34,16 @@ ANALYSES_HELP = """The paper's analyses on any prepared dataset: Markdown tables
           positive test labels) and the other evaluated users; each model's metrics and DCR-MoE's RI.
   swap    Table 5: every model again with --swap_field (a non-confounding token feature) as A.
 Models are trained once per run and shared by the analyses."""
+
+
+DOCTOR_HELP = """Is the dataset's confounder A suitable for DCR's backdoor adjustment? Over the training rows:
+
+  rho1, rho2  Pearson(A, training label), Pearson(A, evaluation label) and |rho1/rho2| (the paper's Table 1).
+  P(A)        each value's share, normalised entropy and max/min ratio.
+  overlap     how far P(a | content) is from P(a): 1 = A independent of the item content (the item's token
+              features other than A), 0 = A set by it. DCR's sum over a scores every item with every expert,
+              so low overlap means experts scored on content they never saw in training.
+Ends with a verdict (good / partial / low / not measurable) and what to do."""
 
 
 def _parser(subparsers, name, help_text, description=None):
@@ -62,6 +74,10 @@ def build_parser():
     train.add_argument("--port", default="5678", help="free port on the machine of rank 0")
     train.add_argument("--world_size", type=int, default=-1, help="processes on all machines (default: nproc)")
     train.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
+    train.add_argument("--resume", default=None, metavar="PATH",
+                       help="continue a killed run, given the same flags: its training state file "
+                            "(<model file>.state.pt) or a checkpoint folder (its newest unfinished state of this "
+                            "model and dataset)")
 
     experiments = _parser(subparsers, "experiments", "several models, one protocol, the paper's Table 2/3 shapes")
     _data_arguments(experiments, model_default=None)
@@ -113,6 +129,13 @@ def build_parser():
     recommend.add_argument("--output", default="recommendations.tsv", help=".tsv or .csv")
     recommend.add_argument("--batch_size", type=int, default=65536, help="(user, item) pairs scored at once")
 
+    doctor = _parser(subparsers, "doctor", "is the confounder suitable for DCR? Table 1's rho1/rho2, P(A), and the "
+                     "overlap of A given the item content, with a verdict", description=DOCTOR_HELP)
+    _data_arguments(doctor, model_default=None)
+    doctor.add_argument("--epsilon", type=float, default=0.01,
+                        help="a value a with P(a) >= epsilon is lacking for content x when P(a|x) < epsilon")
+    doctor.add_argument("--out", default=None, help="also write the report as Markdown to this file")
+
     convert = subparsers.add_parser("convert", help="raw Kwai / Wechat / KuaiRand logs -> RecBole atomic files",
                                     add_help=False)
     convert.add_argument("converter_args", nargs=argparse.REMAINDER)
@@ -126,6 +149,7 @@ def _split_files(args):
 
 
 def _train(args, overrides):
+    from recbole_dcr.checkpoint import ResumeError
     from recbole_dcr.quick_start import run
     from recbole_dcr.registry import PLUGIN_MODELS, RECBOLE_MODELS
 
@@ -133,8 +157,13 @@ def _train(args, overrides):
         print("plugin models:", ", ".join(PLUGIN_MODELS))
         print("RecBole context-aware models:", ", ".join(RECBOLE_MODELS))
         return 0
-    run(model=args.model, dataset=args.dataset, config_file_list=args.config_files, nproc=args.nproc,
-        world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset, command_line=overrides)
+    try:
+        run(model=args.model, dataset=args.dataset, config_file_list=args.config_files, nproc=args.nproc,
+            world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset,
+            command_line=overrides, resume=args.resume)
+    except ResumeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -153,6 +182,7 @@ HANDLERS = {
     "analysis": _delegate("recbole_dcr.research.analysis"),
     "tune": _delegate("recbole_dcr.research.tuning"),
     "recommend": _delegate("recbole_dcr.recommend"),
+    "doctor": _delegate("recbole_dcr.research.doctor"),
 }
 
 

@@ -9,12 +9,15 @@ import os
 from collections import namedtuple
 from logging import getLogger
 
+import torch
 import torch.distributed as dist
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
+from recbole_dcr.checkpoint import ResumeError
 from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset, data_preparation
 from recbole_dcr.registry import get_model, get_trainer
+from recbole_dcr.trainer import check_resumable
 
 Run = namedtuple("Run", "config result trainer test_data")
 
@@ -44,6 +47,9 @@ def build_run(config, verbose=False):
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    # Tiny weights (the N(0, 1e-4) initialisation) shrunk further by L2 become subnormal floats, which the
+    # CPU multiplies 20-60x slower; flushed to zero, they move the results by rounding only.
+    torch.set_flush_denormal(bool(config["flush_denormal"]))
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     if verbose:
         logger.info(model)
@@ -51,14 +57,23 @@ def build_run(config, verbose=False):
     return trainer, train_data, valid_data, test_data
 
 
-def train_and_test(config, saved=True, verbose=True, show_progress=False, callback_fn=None):
+def train_and_test(config, saved=True, verbose=True, show_progress=False, callback_fn=None, resume=None):
     """The whole run for a built Config: data, model, training, test.
 
     ``callback_fn(epoch, valid_score)`` is called after each validation (RecBole's hook).
+    ``resume``: a training state file (``<model file>.state.pt``) or a checkpoint folder (its newest
+    unfinished state of this model and dataset): the killed run it comes from goes on, with the same
+    config, to the figures it would have reached (:meth:`~recbole_dcr.trainer.DCRTrainer.resume_training`).
     Returns ``(result dict, trainer, test_data)``; the trainer holds the model with its best weights
     (when ``saved``), for callers that go on using it.
     """
+    if resume is not None:
+        if not saved:
+            raise ResumeError("resume continues a run that saves its checkpoints: it needs saved=True")
+        resume = check_resumable(config, resume)  # refused before the data is loaded
     trainer, train_data, valid_data, test_data = build_run(config, verbose)
+    if resume is not None:
+        trainer.resume_training(resume)
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, verbose=verbose, saved=saved, show_progress=show_progress, callback_fn=callback_fn
     )
@@ -73,26 +88,31 @@ def train_and_test(config, saved=True, verbose=True, show_progress=False, callba
 
 
 def train(model=None, dataset=None, config_file_list=None, config_dict=None, command_line=None, saved=True,
-          quiet=False, callback_fn=None):
-    """:func:`configure`, then :func:`train_and_test`: a :class:`Run` of (config, result, trainer, test_data)."""
+          quiet=False, callback_fn=None, resume=None):
+    """:func:`configure`, then :func:`train_and_test`: a :class:`Run` of (config, result, trainer, test_data).
+
+    ``resume``: a training state file or checkpoint folder to continue (see :func:`train_and_test`).
+    """
     config = configure(model, dataset, config_file_list, config_dict, command_line, quiet)
     result, trainer, test_data = train_and_test(
-        config, saved=saved, verbose=not quiet, show_progress=config["show_progress"], callback_fn=callback_fn
+        config, saved=saved, verbose=not quiet, show_progress=config["show_progress"], callback_fn=callback_fn,
+        resume=resume,
     )
     return Run(config, result, trainer, test_data)
 
 
 def run_recbole_dcr(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None,
-                    command_line=None):
+                    command_line=None, resume=None):
     """Train ``model`` on ``dataset``, evaluate on the test split, and return RecBole's result dict.
 
     Returns ``{'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}``.
     In a data-parallel run (``config_dict`` holding ``local_rank``), rank 0 also puts it in ``queue``.
+    ``resume``: a training state file or checkpoint folder to continue (see :func:`train_and_test`).
     """
     config = configure(model, dataset, config_file_list, config_dict, command_line)
     logger = getLogger()
     logger.info(config)
-    result, _, _ = train_and_test(config, saved=saved, show_progress=config["show_progress"])
+    result, _, _ = train_and_test(config, saved=saved, show_progress=config["show_progress"], resume=resume)
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
     logger.info(set_color("test result", "yellow") + f": {result['test_result']}")
@@ -104,15 +124,17 @@ def run_recbole_dcr(model=None, dataset=None, config_file_list=None, config_dict
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
-        nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0, command_line=None):
+        nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0, command_line=None, resume=None):
     """RecBole's ``run``: one process, or ``nproc`` data-parallel processes on this machine.
 
     ``world_size`` counts the processes of all machines and ``group_offset`` is the rank of this
     machine's first one (RecBole's flags). On CPU the processes talk through gloo.
+    ``resume``: a training state file or checkpoint folder to continue (every process reads it).
     Returns the result dict (from rank 0 of this machine; ``None`` on other machines).
     """
     if nproc == 1 and world_size <= 0:
-        return run_recbole_dcr(model, dataset, config_file_list, config_dict, saved, command_line=command_line)
+        return run_recbole_dcr(model, dataset, config_file_list, config_dict, saved, command_line=command_line,
+                               resume=resume)
     import torch.multiprocessing as mp
 
     config_dict = dict(config_dict or {})
@@ -130,14 +152,14 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     )
     context = mp.get_context("spawn")
     queue = context.SimpleQueue()
-    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue, command_line),
+    mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue, command_line, resume),
              nprocs=nproc, join=True)
     return None if queue.empty() else queue.get()
 
 
-def _run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue, command_line):
+def _run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue, command_line, resume=None):
     run_recbole_dcr(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved, queue,
-                    command_line)
+                    command_line, resume)
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):

@@ -8,10 +8,14 @@ What differs from :class:`recbole.trainer.Trainer`:
 * data-parallel runs (RecBole's ``nproc``/``world_size``) also work on CPU with gloo and equal a
   one-process run: see :mod:`recbole_dcr.distributed`;
 * checkpoints hold only tensors and plain Python values, so they load with
-  ``torch.load(weights_only=True)`` (torch >= 2.6 refuses RecBole's pickled ``Config``).
+  ``torch.load(weights_only=True)`` (torch >= 2.6 refuses RecBole's pickled ``Config``);
+* a training state beside the best-model checkpoint, rewritten at the start of every epoch, from
+  which a killed run resumes exactly (:meth:`DCRTrainer.resume_training`, ``--resume``).
 """
 
 import json
+import os
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -20,9 +24,25 @@ from recbole.utils import set_color
 from torch import nn
 from tqdm import tqdm
 
-from recbole_dcr.checkpoint import CHECKPOINT_FORMAT, config_to_json, load_checkpoint, save_checkpoint
+from recbole_dcr.checkpoint import (
+    CHECKPOINT_FORMAT,
+    TRAINING_STATE_KIND,
+    ResumeError,
+    config_to_json,
+    find_training_state,
+    load_checkpoint,
+    random_state,
+    save_checkpoint,
+    set_random_state,
+    state_file_for,
+)
 from recbole_dcr.compat import TrainerBase
-from recbole_dcr.data.dataloader import UserRankingEvalDataLoader, scatter_scores, strict_ranking_scores
+from recbole_dcr.data.dataloader import (
+    DCRTrainDataLoader,
+    UserRankingEvalDataLoader,
+    scatter_scores,
+    strict_ranking_scores,
+)
 from recbole_dcr.data.dataset import dataset_fingerprint
 from recbole_dcr.distributed import (
     CrossRankBatchNorm1d,
@@ -60,7 +80,26 @@ class DCRTrainer(TrainerBase):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         self.dataset_fingerprint = dataset_fingerprint(train_data._dataset)
         self.train_dataset = train_data._dataset
-        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        self._training_begins(train_data, saved)
+        result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        self._training_ends(saved)
+        return result
+
+    @torch.no_grad()
+    def _flush_subnormal_weights(self):
+        """Zero the weights that L2 has shrunk below float32's normal range (``flush_denormal``).
+
+        Under Adagrad a weight whose data gradient is zero (a dead ReLU unit, an unseen item) decays
+        geometrically and soon becomes subnormal; a matrix product touching subnormals runs 10-60x
+        slower on x86, and torch's flush-to-zero mode covers only the calling thread, not the intra-op
+        workers. Zeroing them moves the results by rounding only.
+        """
+        if not self.config["flush_denormal"]:
+            return
+        tiny = torch.finfo(torch.float32).tiny
+        for parameter in self.model.parameters():
+            if parameter.dtype == torch.float32:
+                parameter.masked_fill_(parameter.abs() < tiny, 0.0)
 
     def setup_data_parallel(self):
         if is_distributed(self.config):
@@ -73,6 +112,7 @@ class DCRTrainer(TrainerBase):
         A rank's mean loss is weighted by its share of the batch's rows and the gradients are summed
         over ranks, so every step follows the gradient of the whole batch's mean loss.
         """
+        self._epoch_begins(train_data, epoch_idx)
         self.model.train()
         loss_func = loss_func or self.model.calculate_loss
         distributed = is_distributed(self.config)
@@ -93,6 +133,7 @@ class DCRTrainer(TrainerBase):
             if self.clip_grad_norm:
                 nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             scaler.step(self.optimizer)
+            self._flush_subnormal_weights()
             scaler.update()
             total_loss = add_losses(total_loss, losses)
         return total_loss
@@ -169,22 +210,137 @@ class DCRTrainer(TrainerBase):
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 
-    def resume_checkpoint(self, resume_file):
-        resume_file = str(resume_file)
-        checkpoint = load_checkpoint(resume_file, self.device)
-        if checkpoint["model"] != self.config["model"] or checkpoint["dataset"] != self.config["dataset"]:
-            raise ValueError(
-                f"{resume_file} holds {checkpoint['model']} on {checkpoint['dataset']}, "
-                f"not {self.config['model']} on {self.config['dataset']}."
-            )
-        self.saved_model_file = resume_file
+    def _load_training_checkpoint(self, checkpoint):
+        """Weights, optimizer, epoch and early-stopping counters from a checkpoint of either kind."""
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+
+    def resume_checkpoint(self, resume_file):
+        """RecBole's resume from a best-model checkpoint (weights, optimizer, epoch, counters); given a
+        training state or a folder of them, the exact resume of :meth:`resume_training`."""
+        resume_file = str(resume_file)
+        if os.path.isdir(resume_file):
+            return self.resume_training(resume_file)
+        checkpoint = load_checkpoint(resume_file, "cpu", kind=None)
+        if checkpoint.get("kind") == TRAINING_STATE_KIND:
+            return self.resume_training(resume_file)
+        refuse_another_model(self.config, resume_file, checkpoint)
+        self.saved_model_file = resume_file
+        self._load_training_checkpoint(checkpoint)
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    # ------------------------------------------------------------------ resumable training state
+    _saving_state = False  # fit(saved=True): the training state is written as every epoch begins
+    _resumed = None  # what a resumed run restores as its first epoch begins
+    _state_file = None  # the state file a resumed run goes on writing
+    _last_epoch = -1
+
+    def training_state_file(self):
+        """This run's training state: ``<best-model file>.state.pt`` (``X.pth`` -> ``X.state.pt``)."""
+        return self._state_file or state_file_for(self.saved_model_file)
+
+    def resume_training(self, path):
+        """Continue a killed run exactly from its training state ``path``, or from a folder's newest
+        unfinished state of this model and dataset; refuses another model, dataset or config.
+
+        Weights, optimizer(s), epoch and early-stopping counters are restored now; the random states
+        of torch, numpy, ``random`` and the training loader when the first epoch begins, where they
+        were saved. The run goes on writing the same best-model checkpoint and state file.
+        """
+        path = check_resumable(self.config, path)
+        state = load_checkpoint(path, "cpu", kind=TRAINING_STATE_KIND)
+        trained_on, here = json.loads(state["config"]).get("device"), str(self.config["device"])
+        if trained_on != here:
+            self.logger.warning(f"{path} was trained on {trained_on}, resumed on {here}: the figures may differ "
+                                f"from an uninterrupted run's by rounding")
+        self._load_training_checkpoint(state)
+        result = state["best_valid_result"]
+        self.best_valid_result = None if result is None else OrderedDict(result)
+        self.train_loss_dict = {int(epoch): loss for epoch, loss in state["train_loss"].items()}
+        self.saved_model_file = os.path.join(os.path.dirname(os.path.abspath(path)), state["best_model_file"])
+        self._state_file = path
+        self._resumed = {"file": path, "rng": state["rng"][self._rank()], "train_loader": state["train_loader"],
+                         "dataset_fingerprint": state["dataset_fingerprint"]}
+        self.logger.info(f"resumed from {path} at epoch {self.start_epoch}")
+
+    def _rank(self):
+        return self.config["local_rank"] + self.config["offset"] if is_distributed(self.config) else 0
+
+    def _training_begins(self, train_data, saved):
+        """fit() begins: a resumed run checks its data and loader; a saved run writes its state every epoch."""
+        self._saving_state = bool(saved)
+        if self._resumed is None:
+            return
+        file = self._resumed["file"]
+        if not saved:
+            raise ResumeError(f"resuming {file} needs saved=True (it goes on writing its checkpoints)")
+        trained_on, here = self._resumed["dataset_fingerprint"], self.dataset_fingerprint
+        if trained_on != here:
+            fields = sorted(f for f in set(trained_on) | set(here) if trained_on.get(f) != here.get(f))
+            raise ResumeError(f"{file} was trained on other data than dataset '{self.config['dataset']}' holds now "
+                              f"(the ids of {', '.join(fields)} differ); resume with the data it was trained on")
+        if loader_state(train_data) is None:
+            raise ResumeError(f"{file}: the training loader ({type(train_data).__name__}) keeps no random state that "
+                              f"can be restored; use recbole_dcr's loader (fast_data: True)")
+
+    def _epoch_begins(self, train_data, epoch_idx):
+        """Called first in every training epoch: a resumed run restores its random states, else the state is saved."""
+        self._last_epoch = epoch_idx
+        if self._resumed is not None:
+            resumed, self._resumed = self._resumed, None
+            set_random_state(resumed["rng"])
+            if self.device.type == "cuda" and resumed["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(resumed["rng"]["cuda"], self.device)
+            set_loader_state(train_data, resumed["train_loader"])
+        elif self._saving_state:
+            self._save_training_state(train_data, epoch_idx)
+
+    def _save_training_state(self, train_data, next_epoch):
+        """Everything an uninterrupted run has as epoch ``next_epoch`` begins, in tensors and plain values."""
+        rng = random_state()
+        rng["cuda"] = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        every_rank = [rng]
+        if is_distributed(self.config):  # each rank's own random states (dropout draws differ per rank)
+            every_rank = [None] * dist.get_world_size()
+            dist.all_gather_object(every_rank, rng)
+            if self.config["local_rank"] != 0:
+                return
+        state = self._checkpoint_state(next_epoch - 1)
+        state.update({
+            "kind": TRAINING_STATE_KIND,
+            "finished": False,
+            "best_model_file": os.path.basename(self.saved_model_file),
+            "best_valid_result": _plain_result(self.best_valid_result),
+            "train_loss": {int(epoch): float(loss) for epoch, loss in self.train_loss_dict.items()},
+            "rng": every_rank,
+            "train_loader": loader_state(train_data),
+        })
+        save_checkpoint(self.training_state_file(), state)
+
+    def _final_stage(self):
+        """Whether the fit() now ending ends the training (FairGo's pretraining stage does not)."""
+        return True
+
+    def _training_ends(self, saved):
+        """A run that ends leaves a small ``finished`` marker in place of its state, so it is not resumed."""
+        if not (saved and self._final_stage()) or (is_distributed(self.config) and self.config["local_rank"] != 0):
+            return
+        save_checkpoint(self.training_state_file(), {
+            "format": CHECKPOINT_FORMAT,
+            "kind": TRAINING_STATE_KIND,
+            "finished": True,
+            "model": self.config["model"],
+            "dataset": self.config["dataset"],
+            "recbole_dcr_version": __version__,
+            "epoch": int(self._last_epoch),
+            "best_model_file": os.path.basename(self.saved_model_file),
+            "best_valid_score": float(self.best_valid_score),
+            "best_valid_result": _plain_result(self.best_valid_result),
+        })
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -287,6 +443,7 @@ class FairGoTrainer(DCRTrainer):
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if not self.model.filtering:
             return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+        self._epoch_begins(train_data, epoch_idx)
         self.model.train()
         if self.config["fairgo_alternation"] == "epoch":
             discriminator_total = sum(self._discriminator_step(i) for i in self._batches(train_data, epoch_idx, show_progress))
@@ -306,6 +463,7 @@ class FairGoTrainer(DCRTrainer):
         loss = self.model.discriminator_loss(interaction)
         loss.backward()
         self.discriminator_optimizer.step()
+        self._flush_subnormal_weights()
         return loss.item()
 
     def _recommender_step(self, interaction):
@@ -316,17 +474,88 @@ class FairGoTrainer(DCRTrainer):
         if self.clip_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.model.adversarial_parameters(), **self.clip_grad_norm)
         self.optimizer.step()
+        self._flush_subnormal_weights()
         return loss.item()
 
     def _checkpoint_state(self, epoch):
         state = super()._checkpoint_state(epoch)
         state["discriminator_optimizer"] = self.discriminator_optimizer.state_dict()
+        state["fairgo_stage"] = "adversarial" if self.model.filtering else "pretraining"
         return state
 
-    def resume_checkpoint(self, resume_file):
-        super().resume_checkpoint(resume_file)
-        checkpoint = load_checkpoint(str(resume_file), self.device)
+    def _load_training_checkpoint(self, checkpoint):
+        if checkpoint.get("fairgo_stage") == "adversarial" and not self.model.pretrained:
+            # saved in the adversarial stage: its optimizers, over the filter + MLP and the discriminator
+            self.model.pretrained = True
+            self.begin_adversarial_stage()
+        super()._load_training_checkpoint(checkpoint)
         self.discriminator_optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
+
+    def _final_stage(self):
+        return self.model.filtering
+
+
+# Config keys a resumed run may set otherwise: where checkpoints go, what is shown, which device and port.
+RESUME_FREE_KEYS = frozenset({
+    "checkpoint_dir", "show_progress", "state", "verbose", "log_wandb", "wandb_project", "gpu_id", "use_gpu",
+    "device", "local_rank", "ip", "port", "save_dataset", "save_dataloaders", "dataset_save_path",
+    "dataloaders_save_path",
+})
+
+
+def check_resumable(config, path):
+    """The training state a run of ``config`` resumes from ``path`` (a state file, or a folder's newest
+    unfinished state of this model and dataset), checked before any data is loaded: another model,
+    dataset or config, a finished run and a loader without a restorable state are refused (ResumeError)."""
+    path = find_training_state(path, config["model"], config["dataset"])
+    state = load_checkpoint(path, "cpu", kind=TRAINING_STATE_KIND, mmap=True)
+    refuse_another_model(config, path, state)
+    if state.get("finished"):
+        best = os.path.join(os.path.dirname(path), state["best_model_file"])
+        raise ResumeError(
+            f"{path}: this run of {state['model']} on {state['dataset']} finished (last epoch {state['epoch']}); "
+            f"nothing to resume. Its best model is {best}; train again without --resume for a new run."
+        )
+    saved, here = json.loads(state["config"]), json.loads(config_to_json(config))
+    differing = [key for key in sorted(set(saved) | set(here))
+                 if key not in RESUME_FREE_KEYS and saved.get(key, "(unset)") != here.get(key, "(unset)")]
+    if differing:
+        shown = "; ".join(f"{key}: {saved.get(key, '(unset)')!r} there, {here.get(key, '(unset)')!r} here"
+                          for key in differing[:8])
+        more = f" (and {len(differing) - 8} more)" if len(differing) > 8 else ""
+        raise ResumeError(f"{path} was trained with another config: {shown}{more}. Resume with the command line "
+                          f"and config files of the run it comes from.")
+    if state["train_loader"] is None:
+        raise ResumeError(f"{path}: its training loader kept no random state that can be restored; resume needs "
+                          f"recbole_dcr's loader (fast_data: True) or RecBole's TrainDataLoader")
+    return path
+
+
+def refuse_another_model(config, path, checkpoint):
+    if checkpoint["model"] != config["model"] or checkpoint["dataset"] != config["dataset"]:
+        raise ResumeError(
+            f"{path} holds {checkpoint['model']} on {checkpoint['dataset']}, not {config['model']} on {config['dataset']}."
+        )
+
+
+def loader_state(train_data):
+    """The training loader's random state (tensors), or None for a loader that keeps none we can restore."""
+    if isinstance(train_data, DCRTrainDataLoader):
+        return train_data.state_dict()
+    generator = getattr(train_data, "generator", None)  # RecBole's TrainDataLoader (fast_data: False)
+    return {"generator": generator.get_state()} if isinstance(generator, torch.Generator) else None
+
+
+def set_loader_state(train_data, state):
+    if isinstance(train_data, DCRTrainDataLoader):
+        train_data.load_state_dict(state)
+    else:
+        train_data.generator.set_state(state["generator"])
+
+
+def _plain_result(result):
+    """A RecBole result dict as plain floats (numpy scalars are not weights-only loadable)."""
+    return None if result is None else {str(key): float(value) for key, value in result.items()}
 
 
 def add_losses(total, losses):

@@ -132,7 +132,8 @@ def test_cr_is_built_as_the_authors_built_it(tiny_dataset, tmp_path):
 def _trained_fairgo(tiny_dataset, tmp_path, adversary_weight, **extra):
     config, model, batch, (train, valid, _) = _build(
         tiny_dataset, tmp_path, "FairGo", perturb=False, adversary_weight=adversary_weight, epochs=30,
-        learning_rate=0.05, fairgo_learning_rate=0.01, train_batch_size=64, seed=3, **extra,
+        learning_rate=0.05, fairgo_learning_rate=0.01, train_batch_size=64, seed=3, weight_decay=0.0,
+        embedding_weight_decay=0.0, **extra,
     )
     trainer = get_trainer(config["MODEL_TYPE"], "FairGo")(config, model)
     trainer.fit(train, valid, saved=False)
@@ -187,8 +188,9 @@ def test_fairgo_pretrains_nfmwa_then_trains_only_filter_and_mlp(tiny_dataset, tm
 def test_fairgo_discriminator_falls_toward_chance_as_lambda_grows(tiny_dataset, tmp_path):
     _, model, batch, _ = _build(tiny_dataset, tmp_path, "FairGo")
     chance = torch.bincount(model.confounder_index(batch)).max().item() / len(batch)
-    leaky = _discriminator_accuracy(*_trained_fairgo(tiny_dataset, tmp_path, 0.0)[:2])
-    fair = _discriminator_accuracy(*_trained_fairgo(tiny_dataset, tmp_path, 50.0)[:2])
+    # the authors' layout: the filter reads [first-order logit, m], where A's first-order weight shows A plainly
+    leaky = _discriminator_accuracy(*_trained_fairgo(tiny_dataset, tmp_path, 0.0, first_order_input=True)[:2])
+    fair = _discriminator_accuracy(*_trained_fairgo(tiny_dataset, tmp_path, 50.0, first_order_input=True)[:2])
     assert leaky > chance + 0.15  # A is an input: the representation reveals the item's level
     assert fair < leaky and fair - chance < (leaky - chance) / 2
 

@@ -21,7 +21,7 @@ from recbole_dcr.converters.build import build
 from recbole_dcr.converters.errors import ConversionError
 from recbole_dcr.converters.read import require_dir
 from recbole_dcr.converters.spec import DEFAULT_BINS, DEFAULT_SEED, DEFAULT_SPLIT, DatasetSpec, LoadedData
-from recbole_dcr.converters.stats import format_table1
+from recbole_dcr.converters.stats import format_table1, overlap_statistics
 from recbole_dcr.converters.write import check_destination, write_all_or_nothing, write_dataset
 
 DATASETS = ("kwai", "wechat", "kuairand")  # modules of recbole_dcr.converters, imported on demand
@@ -112,6 +112,7 @@ def convert(spec: DatasetSpec, load: Callable[[argparse.Namespace], LoadedData],
     built = build(loaded, spec, bins=args.bins, seed=args.seed, ratios=args.split, duplicates=args.duplicates,
                   quiet=args.quiet)
     options = _options(args, loaded)
+    built.stats.update(overlap_statistics(built.inter, built.items, built.item_field_types))
     built.stats["dataset"] = args.name
     built.stats["options"] = options
     comments = [

@@ -8,6 +8,7 @@ from recbole.utils import set_color
 from recbole_dcr.data.dataloader import DCRTrainDataLoader, UserRankingEvalDataLoader, check_no_negative_sampling
 from recbole_dcr.data.dataset import DatasetError, DCRDataset
 from recbole_dcr.data.simulator import SIMULATED_DATASETS, ensure_simulated_dataset
+from recbole_dcr.overlap import warn_if_low_overlap
 
 __all__ = ["DCRDataset", "DatasetError", "UserRankingEvalDataLoader", "create_dataset", "data_preparation"]
 
@@ -35,6 +36,7 @@ def data_preparation(config, dataset):
     valid_data = UserRankingEvalDataLoader(config, valid_dataset)
     test_data = UserRankingEvalDataLoader(config, test_dataset)
     logger = getLogger()
+    warn_if_low_overlap(train_dataset, logger)  # A set by the content: DCR's adjustment extrapolates
     logger.info(
         set_color("[Training]: ", "pink")
         + f"{len(train_dataset)} rows, label [{config['LABEL_FIELD']}], train_batch_size = {config['train_batch_size']}"

@@ -71,6 +71,14 @@ class DCRTrainDataLoader:
     def set_epoch(self, epoch):
         """Nothing to do: every rank's generator advances in lockstep, one permutation per epoch."""
 
+    def state_dict(self):
+        """What the coming epochs' order depends on (a tensor): saved between epochs by the trainer for resume."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        """Continue from :meth:`state_dict`: the next epochs draw the orders an uninterrupted run would."""
+        self.generator.set_state(state["generator"])
+
     def _global_batches(self, order):
         batches = list(order.split(self.batch_size))
         if self.world_size > 1 and len(batches) > 1 and len(batches[-1]) < self.world_size:

@@ -49,6 +49,9 @@ SIM_KEYS = {
     "sim_confounder_match_interaction": 0.0,  # > 0: A also scales the match's effect on finish (not additive)
     "sim_neutral_feature_values": 0,  # > 0 adds an item feature `style` with this many values that affects
     # neither label (|rho1/rho2| ~ 1): the non-confounding feature of the paper's feature swap (Table 5)
+    "sim_content_sets_confounder": 0.0,  # in [0, 1]: share of items whose A is set by their observed content
+    # `category` (a fixed category -> level map); 1: A is a function of the category (no overlap of A given the
+    # content, see `recbole-dcr doctor`); 0: the structure's A. Drawn from a stream of its own.
 }
 
 STRUCTURES = ("hidden_z", "a_causes_x", "x_causes_a", "independent")
@@ -64,7 +67,25 @@ def _skewed_levels(rng, size, k, skew):
     return rng.choice(k, size=size, p=probabilities / probabilities.sum())
 
 
-def _apply_structure(params, rng, item_vector, item_level, k):
+def _content_sets_confounder(params, item_category, item_level, k):
+    """A of the share ``sim_content_sets_confounder`` of items replaced by a fixed function of their category.
+
+    The categories are dealt to the K levels evenly (category c -> a permutation of c mod K), and an item is
+    replaced when its uniform draw is below the share, so a larger share replaces a superset of the items.
+    Both draws come from a stream of their own: every other draw of the simulator is unchanged.
+    """
+    share = params["sim_content_sets_confounder"]
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"sim_content_sets_confounder must be in [0, 1], got {share!r}")
+    if not share:
+        return item_level
+    stream = np.random.default_rng([params["sim_seed"], 2])
+    category_level = stream.permutation(np.arange(params["sim_categories"]) % k)
+    replaced = stream.random(item_level.size) < share
+    return np.where(replaced, category_level[item_category], item_level)
+
+
+def _apply_structure(params, rng, item_vector, item_level, k, item_category):
     """Item content X and confounder A under ``sim_structure`` (the default keeps the draws above)."""
     structure, skew = params["sim_structure"], params["sim_confounder_skew"]
     if structure not in STRUCTURES:
@@ -75,14 +96,16 @@ def _apply_structure(params, rng, item_vector, item_level, k):
             ranks = np.argsort(np.argsort(item_level + 0.01 * rng.random(n_items), kind="stable"), kind="stable")
             targets = np.sort(_skewed_levels(rng, n_items, k, skew))
             item_level = targets[ranks]
-        return item_vector, item_level
+        return item_vector, _content_sets_confounder(params, item_category, item_level, k)
     if structure == "x_causes_a":
         # A is a function of the content: quantile bins of one direction of X (bins sized by P(A)).
         score = item_vector @ rng.normal(size=dim)
         shares = np.exp(-skew * np.arange(k))
         edges = np.quantile(score, np.cumsum(shares / shares.sum())[:-1])
-        return item_vector, np.digitize(score, edges)
+        return item_vector, _content_sets_confounder(params, item_category, np.digitize(score, edges), k)
     item_level = _skewed_levels(rng, n_items, k, skew)  # A on its own
+    # Set before A -> X acts, so that under a_causes_x the content is shifted by the A the item ends up with.
+    item_level = _content_sets_confounder(params, item_category, item_level, k)
     if structure == "a_causes_x":
         level_direction = rng.normal(size=(k, dim))
         item_vector = item_vector + level_direction[item_level]
@@ -111,7 +134,7 @@ def simulate(params):
     length_noise = rng.choice([-1, 0, 0, 0, 1], size=n_items)
     item_level = np.clip(creator_length[item_creator] + length_noise, 0, k - 1)
     item_category = creator_category[item_creator]
-    item_vector, item_level = _apply_structure(params, rng, item_vector, item_level, k)
+    item_vector, item_level = _apply_structure(params, rng, item_vector, item_level, k, item_category)
 
     user_vector = rng.normal(size=(n_users, dim))
     rows = params["sim_rows_per_user"]
@@ -177,8 +200,10 @@ def ensure_simulated_dataset(config):
     meta_path = os.path.join(folder, f"{name}.sim.json")
     if os.path.isfile(meta_path):
         with open(meta_path, encoding="utf-8") as f:
-            if json.load(f).get("params") == params:
-                return
+            stored = json.load(f).get("params")
+        # A key missing from a stored dataset was added later with a default that changes no draw.
+        if stored is not None and {**SIM_KEYS, **stored} == params:
+            return
     inter, item, match, stats = simulate(params)
     with atomic_folder(folder) as staging:
         inter.to_csv(os.path.join(staging, f"{name}.inter"), sep="\t", index=False)

@@ -37,5 +37,6 @@ def load_pretrained_backbone(model, path, dataset):
     own = model.state_dict()
     mismatched = [k for k in state if k in own and state[k].shape != own[k].shape]
     if mismatched:
-        raise ValueError(f"{path}: parameters {mismatched} do not fit {type(model).__name__}'s shapes")
+        raise ValueError(f"{path}: parameters {mismatched} do not fit {type(model).__name__}'s shapes; train the "
+                         f"checkpoint with the same embedding_size, mlp_hidden_size and first_order_input")
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
