@@ -258,12 +258,12 @@ class TrainerBase(RecBoleTrainer):
         self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf
         self.best_valid_result = None
         self.train_loss_dict = {}
-        self.setup_data_parallel()
+        self.prepare_model()
         self.optimizer = self._build_optimizer()
         self.eval_type = config["eval_type"]
         self.eval_collector = Collector(config)
         self.evaluator = Evaluator(config)
         self.item_tensor, self.tot_item_num = None, None
 
-    def setup_data_parallel(self):
-        """Called before the optimizer is built: a subclass prepares the model for data-parallel training."""
+    def prepare_model(self):
+        """Called before the optimizer is built: a subclass prepares the model (data-parallel, sparse tables)."""

@@ -51,6 +51,7 @@ from recbole_dcr.distributed import (
     is_distributed,
     sum_gradients,
 )
+from recbole_dcr.sparse_embeddings import SPARSE_LEARNERS, SparseEmbeddings
 from recbole_dcr.version import __version__
 
 RANKING_METRICS = {"recall", "cappedrecall", "map", "ndcg", "precision", "mrr", "hit"}
@@ -101,10 +102,23 @@ class DCRTrainer(TrainerBase):
             if parameter.dtype == torch.float32:
                 parameter.masked_fill_(parameter.abs() < tiny, 0.0)
 
-    def setup_data_parallel(self):
+    def prepare_model(self):
         if is_distributed(self.config):
             CrossRankBatchNorm1d.convert(self.model)
             broadcast_model(self.model)
+        self.sparse_embeddings = None
+        if self.config["sparse_embeddings"]:
+            self.sparse_embeddings = SparseEmbeddings(self.model, self._sparse_l2_coefficient())
+
+    def _sparse_l2_coefficient(self):
+        learner = str(self.config["learner"]).lower()
+        if learner not in SPARSE_LEARNERS:
+            raise ValueError(f"sparse_embeddings: True needs a learner that takes sparse gradients "
+                             f"({', '.join(SPARSE_LEARNERS)}), not {learner}; or set sparse_embeddings: False")
+        if is_distributed(self.config):
+            raise ValueError("sparse_embeddings: True runs in one process; set nproc to 1 or sparse_embeddings: False")
+        # the gradient of c·‖e‖² is 2c·e, the decay the dense mode gives every row: c = l2_scale·λ / 2
+        return self.l2_scale() * (self.config["embedding_weight_decay"] or 0.0) / 2
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """One epoch; under data-parallel training, on this rank's shares of each global batch.
@@ -125,6 +139,9 @@ class DCRTrainer(TrainerBase):
                 losses = loss_func(interaction)
             loss = sum(losses) if isinstance(losses, tuple) else losses
             self._check_nan(loss)
+            if self.sparse_embeddings is not None:
+                penalty = self.sparse_embeddings.penalty()  # L2 on the embedding rows this batch read
+                loss = loss if penalty is None else loss + penalty
             if distributed and not self.summed_loss():  # a mean loss: weight this rank's by its share of rows
                 loss = loss * (len(interaction) / train_data.global_batch_rows)
             scaler.scale(loss).backward()
@@ -171,9 +188,11 @@ class DCRTrainer(TrainerBase):
         unpenalized |= {id(p) for name, p in self.model.named_parameters() if _is_bias(name)}
         trainable = [p for p in parameters if p.requires_grad]
         scale = self.l2_scale()
+        # sparse tables: their L2 term is in the loss, on the rows each batch reads (SparseEmbeddings)
+        embedding_decay = 0.0 if self.sparse_embeddings is not None else self.config["embedding_weight_decay"]
         return [
             {"params": [p for p in trainable if id(p) in embedding_ids],
-             "weight_decay": scale * (self.config["embedding_weight_decay"] or 0.0)},
+             "weight_decay": scale * (embedding_decay or 0.0)},
             {"params": [p for p in trainable if id(p) not in embedding_ids | unpenalized],
              "weight_decay": scale * (self.config["weight_decay"] or 0.0)},
             {"params": [p for p in trainable if id(p) in unpenalized], "weight_decay": 0.0},
@@ -458,7 +477,13 @@ class FairGoTrainer(DCRTrainer):
     def _batches(self, train_data, epoch_idx, show_progress):
         return (interaction.to(self.device) for interaction in self._progress(train_data, epoch_idx, show_progress))
 
+    def _forget_embedding_reads(self):
+        """The adversarial stage leaves the tables as pretrained: no L2 term for the rows its batches read."""
+        if self.sparse_embeddings is not None:
+            self.sparse_embeddings.read.clear()
+
     def _discriminator_step(self, interaction):
+        self._forget_embedding_reads()
         self.discriminator_optimizer.zero_grad()
         loss = self.model.discriminator_loss(interaction)
         loss.backward()
@@ -475,6 +500,7 @@ class FairGoTrainer(DCRTrainer):
             torch.nn.utils.clip_grad_norm_(self.model.adversarial_parameters(), **self.clip_grad_norm)
         self.optimizer.step()
         self._flush_subnormal_weights()
+        self._forget_embedding_reads()
         return loss.item()
 
     def _checkpoint_state(self, epoch):
