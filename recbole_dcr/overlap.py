@@ -243,3 +243,22 @@ def warn_if_low_overlap(train_dataset, logger=None):
         f"saw in training. Run `recbole-dcr doctor` before trusting the ranking."
     )
     return result["overlap"]
+
+
+def confounder_given_content(dataset):
+    """P(a | the item's content) for every item id: [item_num, K], A in RecBole's id order (id − 1).
+
+    Counted over ``dataset``'s rows (the training split), content as the doctor defines it (the
+    item's token features other than A, or the item id where there are none). A content value no
+    training row has gets P(A); so does the padding item 0.
+    """
+    fields = content_fields(dataset)
+    item_key, n_content, _ = _content_key(dataset, fields)
+    k = dataset.num_confounder_values
+    a = _numpy(dataset.confounder_values()).astype(np.int64, copy=False) - 1
+    content = item_key[_numpy(dataset.inter_feat[dataset.iid_field]).astype(np.int64, copy=False)]
+    counts = np.bincount(content * k + a, minlength=n_content * k).reshape(n_content, k).astype(np.float64)
+    prior = counts.sum(0) / max(counts.sum(), 1.0)
+    rows = counts.sum(1, keepdims=True)
+    given = np.where(rows > 0, counts / np.maximum(rows, 1.0), prior)
+    return given[item_key]

@@ -88,3 +88,61 @@ def test_one_inference_key_with_clear_refusals(tiny_dataset, tmp_path):
     config = tiny_config(data_path, tmp_path, model="NFMWOA", inference="do")
     with pytest.raises(ValueError, match=r"NFMWOA ranks with inference: condition; got 'do'"):
         get_model("NFMWOA")(config, create_dataset(config).build()[0])
+
+
+def test_confounder_given_content_on_a_hand_made_table(tmp_path):
+    from recbole_dcr.overlap import confounder_given_content
+    from tests.conftest import INTER_HEADER, ITEM_HEADER, write_atomic
+
+    # category c0 items have levels L0 (3 rows) and L1 (1 row); c1 items only L2
+    items = [("i0", "L0", "c0"), ("i1", "L1", "c0"), ("i2", "L2", "c1"), ("i3", "L2", "c1")]
+    train = [("u0", "i0", 1, 0), ("u1", "i0", 0, 1), ("u2", "i0", 1, 0), ("u0", "i1", 1, 1),
+             ("u1", "i2", 0, 0), ("u2", "i3", 1, 1)]
+    folder = tmp_path / "data" / "content"
+    for part in ("train", "valid", "test"):
+        write_atomic(folder, f"content.{part}.inter", INTER_HEADER, train)
+    write_atomic(folder, "content.item", ITEM_HEADER, items)
+    config = tiny_config(str(tmp_path / "data"), tmp_path, dataset="content")
+    dataset = create_dataset(config)
+    split = dataset.build()[0]
+    given = confounder_given_content(split)
+    level = {dataset.id2token("duration_level", i + 1): i for i in range(3)}
+    item = {token: dataset.token2id("item_id", token) for token in ("i0", "i1", "i2")}
+    expected_c0 = [0.0] * 3
+    expected_c0[level["L0"]], expected_c0[level["L1"]] = 0.75, 0.25
+    torch.testing.assert_close(torch.as_tensor(given[item["i0"]]), torch.tensor(expected_c0, dtype=torch.float64))
+    torch.testing.assert_close(torch.as_tensor(given[item["i1"]]), torch.tensor(expected_c0, dtype=torch.float64))
+    assert given[item["i2"]][level["L2"]] == 1.0
+
+
+def test_content_aware_weights_reduce_to_do_and_to_the_content_prior():
+    from recbole_dcr.model.adjustment import content_aware_weights
+
+    prior = torch.tensor([0.5, 0.3, 0.2])
+    same = prior.expand(2, -1)
+    for mode in ("supported", "shrunk"):  # full overlap: the paper's P(a)
+        torch.testing.assert_close(content_aware_weights(mode, prior, same, 0.01), same)
+    determined = torch.tensor([[0.0, 1.0, 0.0]])  # the content occurs with one value of A only
+    torch.testing.assert_close(content_aware_weights("supported", prior, determined, 0.01), determined)
+    torch.testing.assert_close(content_aware_weights("shrunk", prior, determined, 0.01),
+                               0.3 * prior + 0.7 * determined)  # overlap Σ min = 0.3
+    partial = torch.tensor([[0.6, 0.4, 0.0]])
+    torch.testing.assert_close(content_aware_weights("supported", prior, partial, 0.01),
+                               torch.tensor([[0.5 / 0.8, 0.3 / 0.8, 0.0]]))
+
+
+@pytest.mark.parametrize("mode", ["supported", "shrunk"])
+def test_dcrmoe_content_aware_inference_is_the_weighted_expert_sum(mode, tiny_dataset, tmp_path):
+    from recbole_dcr.model.adjustment import content_aware_weights
+
+    data_path, _, _ = tiny_dataset
+    config = tiny_config(data_path, tmp_path, model="DCRMoE", inference=mode, train_batch_size=10_000)
+    train, _, _ = data_preparation(config, create_dataset(config))
+    torch.manual_seed(0)
+    model = get_model("DCRMoE")(config, train._dataset).eval()
+    batch = next(iter(train))
+    with torch.no_grad():
+        given = model.confounder_given_content[batch["item_id"].long()]
+        weights = content_aware_weights(mode, model.confounder_prior, given, config["support_epsilon"])
+        torch.testing.assert_close(model.predict(batch), (model.expert_probabilities(batch) * weights).sum(1))
+        assert torch.allclose(weights.sum(1), torch.ones(len(batch)))

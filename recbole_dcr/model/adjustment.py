@@ -8,7 +8,13 @@ Reference: He et al., "Addressing Confounding Feature Issue for Causal Recommend
   reads all K values off its experts in one pass;
 * ``nwgm`` — the approximation of eq. (5), f(u, x, Σ_a P(a)·a): one pass in which the confounder's
   embedding (and first-order weight) is the P(a)-weighted average of its rows;
-* ``condition`` — no intervention, f(u, x, a) with the row's observed a.
+* ``condition`` — no intervention, f(u, x, a) with the row's observed a;
+* ``supported``, ``shrunk`` — the adjustment where the data support it (issue #16): Σ_a w(a|x)·f(u, x, a)
+  with weights that avoid values of A the item's content never occurs with in training.
+  ``supported``: P(a) over the values with P(a|x) ≥ ``support_epsilon``, renormalised; ``shrunk``:
+  o_x·P(a) + (1 − o_x)·P(a|x), o_x = Σ_a min(P(a|x), P(a)) the content's overlap (1: the paper's
+  P(a); 0, A set by the content: P(a|x)). P(a|x) is counted over training rows
+  (:func:`recbole_dcr.overlap.confounder_given_content`).
 
 The old key ``dcr_inference`` (value ``enumerate`` = ``do``) is still read, with a warning (see
 :mod:`recbole_dcr.config`).
@@ -20,7 +26,8 @@ import torch
 from recbole.data.interaction import Interaction
 from torch import nn
 
-INFERENCES = ("do", "nwgm", "condition")
+INFERENCES = ("do", "nwgm", "condition", "supported", "shrunk")
+CONTENT_AWARE = ("supported", "shrunk")
 
 
 def check_inference(value, allowed, model_name):
@@ -34,6 +41,15 @@ def check_inference(value, allowed, model_name):
 def backdoor_sum(per_value, prior):
     """Σ_a P(a)·f(u, x, a) per row: ``per_value`` is [batch, K], ``prior`` is P(a), [K]."""
     return per_value @ prior
+
+
+def content_aware_weights(mode, prior, given_content, epsilon):
+    """w(a|x) per row: [batch, K] from P(a) [K] and P(a|x) of each row's item [batch, K] (see the module doc)."""
+    if mode == "supported":
+        weights = prior * (given_content >= epsilon)
+        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    overlap = torch.minimum(given_content, prior).sum(dim=1, keepdim=True)
+    return overlap * prior + (1.0 - overlap) * given_content
 
 
 def with_confounder(interaction, field, index):

@@ -11,15 +11,18 @@ AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inferen
 
 * ``inference: do`` (default) — backdoor adjustment P(y=1|u, do(x)) = Σ_a P(a)·f(u, x, a) (eq. 4),
   all K experts in one batched pass (:mod:`recbole_dcr.model.adjustment`);
-* ``inference: condition`` — the row's own expert, f(u, x, a): the paper's "MoE" ablation (Table 3).
+* ``inference: condition`` — the row's own expert, f(u, x, a): the paper's "MoE" ablation (Table 3);
+* ``inference: supported`` or ``shrunk`` — the adjustment restricted to, or shrunk toward, the values of
+  A the item's content occurs with in training (:mod:`recbole_dcr.model.adjustment`; issue #16).
 """
 
 import torch
 from torch import nn
 
-from recbole_dcr.model.adjustment import backdoor_sum, check_inference
+from recbole_dcr.model.adjustment import CONTENT_AWARE, backdoor_sum, check_inference, content_aware_weights
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs, _DatasetWithoutFields
+from recbole_dcr.overlap import confounder_given_content
 
 
 class DCRMoE(ConfounderAwareRecommender):
@@ -31,7 +34,12 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.inference = check_inference(config["inference"], ("do", "condition"), type(self).__name__)
+        self.inference = check_inference(config["inference"], ("do", "condition", *CONTENT_AWARE),
+                                         type(self).__name__)
+        self.item_field, self.support_epsilon = config["ITEM_ID_FIELD"], config["support_epsilon"]
+        # P(a | the item's content) from the training rows, for the content-aware adjustments
+        given = torch.as_tensor(confounder_given_content(dataset), dtype=torch.float32)
+        self.register_buffer("confounder_given_content", given)
         self.backbone = None  # NFM: the built-in embedding + bi-interaction layers
         if config["backbone"] != "NFM":
             without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER, *dataset.confounder_parts])
@@ -79,4 +87,9 @@ class DCRMoE(ConfounderAwareRecommender):
     def predict(self, interaction):
         if self.inference == "condition":
             return torch.sigmoid(self.forward(interaction))
-        return backdoor_sum(self.expert_probabilities(interaction), self.confounder_prior)
+        probabilities = self.expert_probabilities(interaction)
+        if self.inference == "do":
+            return backdoor_sum(probabilities, self.confounder_prior)
+        given = self.confounder_given_content[interaction[self.item_field].long()]
+        weights = content_aware_weights(self.inference, self.confounder_prior, given, self.support_epsilon)
+        return (probabilities * weights).sum(dim=1)
