@@ -41,6 +41,9 @@ VARIANTS = {
     "authors_first_order_added_l2_1e-4": {**AUTHORS, "first_order_input": False, "weight_decay": 1e-4,
                                           "embedding_weight_decay": 1e-4},
     "authors_batch_norm": {**AUTHORS, "matching_batch_norm": True},
+    # issue #17: the chosen defaults (yaml) with dense or sparse embedding tables
+    "defaults_dense": {"sparse_embeddings": False},
+    "defaults_sparse": {"sparse_embeddings": True},
     "authors_xavier": {**AUTHORS, "embedding_init_std": None, "mlp_init": "xavier_normal"},
 }
 SETTINGS = {"hidden_z": {}, "independent": {"sim_structure": "independent"}}
