@@ -77,6 +77,10 @@ JOBS = {
     "moe": dict(plugin="DCRMoE", official="fastFairNFM",
                 rows={"DCRMoE": ("do", "do"), "MoE": ("condition", "condition")}),
     "NFMWA": dict(plugin="NFMWA", official="myNFM", rows={"NFMWA": (None, None)}),
+    # FairGo's recommender feeds the first-order logit into its MLP, as theirs (so its filter sees A's weight):
+    # it starts from an NFM-WA of that layout, trained in turns with their myNFM as its own job.
+    "NFMWA_fo": dict(plugin="NFMWA", official="myNFM", rows={"NFMWA, first order as input": (None, None)},
+                     overrides={"first_order_input": True}),
     "IPW": dict(plugin="IPW", official="ipw", rows={"IPW": (None, None)}),
     "FairGo": dict(plugin="FairGo", official="FairGo", rows={"FairGo": (None, None)}),
     "CR": dict(plugin="CR", official="CR_NFM", rows={"CR": (None, None)}),
@@ -470,7 +474,7 @@ class Best:
 def run_job(name, job, ctx):
     """Train one job on both sides, epoch by epoch in turns; returns its rows' results."""
     plugin_model = job["plugin"] if name != "moe" or "DCRMoE" in ctx.rows_wanted else "MoE"
-    overrides = dict(ctx.plugin_overrides)
+    overrides = {**ctx.plugin_overrides, **job.get("overrides", {})}
     if name == "FairGo":
         overrides["pretrained_checkpoint"] = str(ctx.plugin_pretrained)
     config, trainer, train_data, valid_data, test_data = plugin_build(plugin_model, overrides)
@@ -501,7 +505,7 @@ def run_job(name, job, ctx):
               f"makes their aux loss NaN even at alpha=0 (decfair_tune.py:450, 0*NaN), and one row crashes their "
               f"forward (squeeze, line 428). Change the batch size or the data size.", file=ctx.stdout, flush=True)
     rows = {row: modes for row, modes in job["rows"].items() if row in ctx.rows_wanted or
-            (name == "NFMWA" and "FairGo" in ctx.rows_wanted)}
+            (name == "NFMWA_fo" and "FairGo" in ctx.rows_wanted)}
     best = {(row, side): Best() for row in rows for side in ("plugin", "official")}
     seconds = {"plugin": [], "official": []}
 
@@ -518,7 +522,7 @@ def run_job(name, job, ctx):
                                     valid_frame["like"])
             improved = best[(row, side)].update(epoch, valid["ndcg@10"], lambda: ranking_metrics(
                 test_frame["user_id"], score_fn(splits[2], "test", mode), test_frame["like"]))
-            if improved and row == "NFMWA":  # FairGo starts from each side's best NFM-WA
+            if improved and name == "NFMWA_fo":  # FairGo starts from each side's best NFM-WA of its layout
                 if side == "plugin":
                     plugin_save(trainer, ctx.plugin_pretrained, epoch)
                 else:
@@ -611,7 +615,8 @@ def report(results, ctx, started):
         lines.append(f"- {r['row']}{r['shared']}: `{json.dumps(r['official_args'], default=str)}`")
     lines += ["", "Notes: DCRMoE and MoE share one training per side (scored with do- and with conditional "
               "inference). Their FairGo epoch is two passes (discriminator, then filter + recommender); both sides' "
-              "FairGo start from their own best NFMWA of this run. Plugin overrides: "
+              "FairGo start from their own best NFM-WA of this run with the first-order logit as an MLP input (their "
+              "NFM's layout, the row 'NFMWA, first order as input'; the plugin's FairGo default). Plugin overrides: "
               f"`{json.dumps(ctx.plugin_overrides_shown, default=str)}`.", ""]
     return "\n".join(lines)
 
@@ -678,7 +683,7 @@ def main(argv=None):
     ctx.modules, ctx.tune = install_shims(Path(args.official), workdir)
 
     order = [name for name, job in JOBS.items()
-             if set(job["rows"]) & ctx.rows_wanted or (name == "NFMWA" and "FairGo" in ctx.rows_wanted)]
+             if set(job["rows"]) & ctx.rows_wanted or (name == "NFMWA_fo" and "FairGo" in ctx.rows_wanted)]
     results = []
     for name in order:
         results += run_job(name, JOBS[name], ctx)

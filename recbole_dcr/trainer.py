@@ -86,17 +86,23 @@ class DCRTrainer(TrainerBase):
         self._training_ends(saved)
         return result
 
+    # A weight needs a few hundred steps of pure decay to go from its initial size to subnormal, so
+    # a check every few steps catches it long before it costs anything, at a tenth of the price.
+    FLUSH_EVERY = 8
+
     @torch.no_grad()
     def _flush_subnormal_weights(self):
-        """Zero the weights that L2 has shrunk below float32's normal range (``flush_denormal``).
+        """Zero, every FLUSH_EVERY steps, the weights that L2 has shrunk below float32's normal range.
 
         Under Adagrad a weight whose data gradient is zero (a dead ReLU unit, an unseen item) decays
         geometrically and soon becomes subnormal; a matrix product touching subnormals runs 10-60x
         slower on x86, and torch's flush-to-zero mode covers only the calling thread, not the intra-op
         workers. Zeroing them moves the results by rounding only.
         """
-        if not self.config["flush_denormal"]:
+        self._steps_since_flush = getattr(self, "_steps_since_flush", 0) + 1
+        if not self.config["flush_denormal"] or self._steps_since_flush < self.FLUSH_EVERY:
             return
+        self._steps_since_flush = 0
         tiny = torch.finfo(torch.float32).tiny
         for parameter in self.model.parameters():
             if parameter.dtype == torch.float32:
@@ -309,6 +315,7 @@ class DCRTrainer(TrainerBase):
     def _epoch_begins(self, train_data, epoch_idx):
         """Called first in every training epoch: a resumed run restores its random states, else the state is saved."""
         self._last_epoch = epoch_idx
+        self._steps_since_flush = 0  # the flush schedule restarts with each epoch, so a resumed run keeps it
         if self._resumed is not None:
             resumed, self._resumed = self._resumed, None
             set_random_state(resumed["rng"])

@@ -196,7 +196,8 @@ def test_fairgo_discriminator_falls_toward_chance_as_lambda_grows(tiny_dataset, 
 
 
 def test_fairgo_starts_from_a_saved_nfmwa_checkpoint(tiny_dataset, tmp_path):
-    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWA", epochs=1)
+    # FairGo's NFM reads the first-order logit in its MLP (the authors' layout): so must the checkpoint's
+    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWA", epochs=1, first_order_input=True)
     trainer = DCRTrainer(config, pretrained)
     trainer.fit(train, valid, saved=True)
     _, fairgo, _, _ = _build(
@@ -213,4 +214,12 @@ def test_fairgo_refuses_an_nfmwoa_checkpoint(tiny_dataset, tmp_path):
     trainer = DCRTrainer(config, pretrained)
     trainer.fit(train, valid, saved=True)
     with pytest.raises(ValueError, match="starts from an NFMWA checkpoint"):
+        _build(tiny_dataset, tmp_path, "FairGo", pretrained_checkpoint=trainer.saved_model_file)
+
+
+def test_fairgo_refuses_an_nfmwa_of_another_layout_with_the_key_to_change(tiny_dataset, tmp_path):
+    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWA", epochs=1)
+    trainer = DCRTrainer(config, pretrained)
+    trainer.fit(train, valid, saved=True)
+    with pytest.raises(ValueError, match="same embedding_size, mlp_hidden_size and first_order_input"):
         _build(tiny_dataset, tmp_path, "FairGo", pretrained_checkpoint=trainer.saved_model_file)
