@@ -2,7 +2,8 @@
 # The GPU path, checked in one short run (< 8 min on one GPU), for the day a device is lent.
 #
 #   bash benchmarks/gpu_wheels.sh          # here, once: RecBole's pure-Python wheels into .whl/ (git-ignored)
-#   device tool: run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)
+#   recbole-dcr train --model=DCRMoE --epochs=1  # here, once: makes dataset/dcr_sim (git-ignored), which travels
+#   device tool: run(command="bash benchmarks/gpu_check.sh", carry=[".whl", "dataset/dcr_sim"], timeout_s=540)
 #
 # On the device machine (Python 3.12 with its own torch, numpy 2, pandas, scikit-learn; nothing can be
 # fetched there) it installs the carried wheels into /tmp/site, gives numpy 2 the three aliases RecBole
@@ -19,6 +20,10 @@ log="$OUT/gpu_check.log"
 {
   echo "== environment"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 3
+  # RecBole 1.2.1 is written for pandas < 3 (in-place column updates); carry pandas 2 for an image with pandas 3
+  if ! python3 -c 'import pandas, sys; sys.exit(int(pandas.__version__.split(".")[0]) >= 3)'; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/fallback/*.whl || exit 3
+  fi
   cat > /tmp/site/sitecustomize.py <<'PY'
 import numpy as np
 for old, new in (("float_", "float64"), ("complex_", "complex128"), ("unicode_", "str_")):
