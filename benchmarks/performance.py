@@ -16,10 +16,13 @@ Parts (each prints a Markdown table; ratios matter more than absolute figures on
 * ``kwai``      the end-to-end run at Kwai size: synthetic raw log (19.4M rows, 18k users, 422k items)
                 -> converter -> load -> one DCRMoE training epoch -> test evaluation, each step timed,
                 peak RSS from the kernel's accounting of the child processes.
+* ``kwai_profile``  where a Kwai-size training step spends its time, per ``--kwai_modes`` mode: torch's
+                profiler over ``--profile_steps`` steps on the ``kwai`` part's atomic files (``--kwai_dir``).
 """
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import statistics
@@ -217,6 +220,45 @@ def child_end_to_end(kwai_dir, sparse="0"):
             "train_rows": len(train._dataset), "test_rows": test.num_rows}
 
 
+def child_profile(kwai_dir, sparse, steps):
+    """Self CPU time per op over ``steps`` DCRMoE training steps at Kwai size (after 20 warm-up steps)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    settings = kwai_settings(kwai_dir, sparse_embeddings=bool(int(sparse)))
+    config = configure("DCRMoE", "kwai", config_dict=settings, command_line=[])
+    train, _, _ = data_preparation(config, create_dataset(config))
+    trainer = get_trainer(config["MODEL_TYPE"], "DCRMoE")(config, get_model("DCRMoE")(config, train._dataset))
+    take = iter([20, int(steps)])
+    trainer._progress = lambda data, epoch, show: itertools.islice(data, next(take))  # a part of an epoch
+    trainer._train_epoch(train, 0)
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer._train_epoch(train, 1)
+    wall = time.perf_counter() - start
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    steps_run = min(int(steps), len(train))
+    return {"wall_s": wall, "steps": steps_run, "rows_per_s": steps_run * config["train_batch_size"] / wall,
+            "ops": [(e.key, e.self_cpu_time_total / total, e.count) for e in events[:12]]}
+
+
+def part_kwai_profile(args):
+    kwai_dir = default_kwai_dir(args) / "out"
+    if not (kwai_dir / "kwai").is_dir():
+        raise SystemExit(f"{kwai_dir}/kwai: no atomic files; run the kwai part first (or pass --kwai_dir)")
+    lines = [f"### Where a Kwai-size DCRMoE training step spends its time ({args.profile_steps} steps of 2048 rows, "
+             "torch profiler, self CPU time; the profiler itself slows the steps)", ""]
+    for mode in args.kwai_modes.split(","):
+        report, _, _ = run_child(["--child", "profile", str(kwai_dir), "1" if mode == "sparse" else "0",
+                                  str(args.profile_steps)])
+        lines += [f"Embedding tables **{mode}**: {report['rows_per_s']:,.0f} rows/s under the profiler "
+                  f"({report['steps']} steps in {report['wall_s']:.1f} s).", "",
+                  "| op | share of self CPU time | calls |", "|---|---|---|"]
+        lines += [f"| `{key}` | {share:.1%} | {count:,} |" for key, share, count in report["ops"]]
+        lines.append("")
+    return lines
+
+
 def default_kwai_dir(args):
     return Path(args.kwai_dir) if args.kwai_dir else Path(tempfile.gettempdir()) / "recbole-dcr-kwai-scale"
 
@@ -287,8 +329,9 @@ def part_inference(args):
     return lines
 
 
-PARTS = {"train": part_train, "eval": part_eval, "inference": part_inference, "load": part_load, "kwai": part_kwai}
-CHILDREN = {"load": child_load, "end_to_end": child_end_to_end}
+PARTS = {"train": part_train, "eval": part_eval, "inference": part_inference, "load": part_load, "kwai": part_kwai,
+         "kwai_profile": part_kwai_profile}
+CHILDREN = {"load": child_load, "end_to_end": child_end_to_end, "profile": child_profile}
 
 
 def main():
@@ -301,6 +344,7 @@ def main():
     parser.add_argument("--kwai_users", type=int, default=convert_scale.PAPER_USERS)
     parser.add_argument("--kwai_items", type=int, default=convert_scale.PAPER_ITEMS)
     parser.add_argument("--kwai_modes", default="dense,sparse", help="kwai part: embedding modes to time, in turn")
+    parser.add_argument("--profile_steps", type=int, default=200, help="kwai_profile part: training steps profiled")
     parser.add_argument("--out", default="results/performance.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one step in its own process
     args = parser.parse_args()
