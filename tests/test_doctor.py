@@ -204,6 +204,7 @@ def test_cli_prints_the_verdict_and_numbers_and_writes_markdown(tmp_path, monkey
     printed = capsys.readouterr().out
     assert status == 0
     assert "**Verdict: low overlap (overlap 0.00" in printed and "recbole-dcr experiments --models=DCRMoE,NFMWA" in printed
+    assert "--inference=shrunk" in printed
     for number in ("ρ1 = Pearson(A, finish)", "ρ2 = Pearson(A, like)", "|ρ1/ρ2|", "Normalised entropy", "max/min P(a)",
                    "- overlap = 0.000", "- unsupported rows = 100.0%", "P(a|x) < 0.02", "| category="):
         assert number in printed, number
