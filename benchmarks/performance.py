@@ -243,14 +243,11 @@ def child_profile(kwai_dir, sparse, steps):
 
 
 def part_kwai_profile(args):
-    kwai_dir = default_kwai_dir(args) / "out"
-    if not (kwai_dir / "kwai").is_dir():
-        raise SystemExit(f"{kwai_dir}/kwai: no atomic files; run the kwai part first (or pass --kwai_dir)")
+    kwai_dir = kwai_atomic_dir(args)
     lines = [f"### Where a Kwai-size DCRMoE training step spends its time ({args.profile_steps} steps of 2048 rows, "
              "torch profiler, self CPU time; the profiler itself slows the steps)", ""]
     for mode in args.kwai_modes.split(","):
-        report, _, _ = run_child(["--child", "profile", str(kwai_dir), "1" if mode == "sparse" else "0",
-                                  str(args.profile_steps)])
+        report, _, _ = run_child(["--child", "profile", str(kwai_dir), sparse_flag(mode), str(args.profile_steps)])
         lines += [f"Embedding tables **{mode}**: {report['rows_per_s']:,.0f} rows/s under the profiler "
                   f"({report['steps']} steps in {report['wall_s']:.1f} s).", "",
                   "| op | share of self CPU time | calls |", "|---|---|---|"]
@@ -276,8 +273,7 @@ def part_kwai(args):
     lines = [f"### Kwai size end to end (synthetic log: {args.kwai_rows:,} rows, "
              f"{args.kwai_users:,} users, {args.kwai_items:,} items; files in `{workdir}`)", ""]
     for mode in args.kwai_modes.split(","):
-        report, child_s, child_gb = run_child(["--child", "end_to_end", str(workdir / "out"),
-                                               "1" if mode == "sparse" else "0"])
+        report, child_s, child_gb = run_child(["--child", "end_to_end", str(workdir / "out"), sparse_flag(mode)])
         total = convert_s + child_s
         lines += [f"Embedding tables: **{mode}** (`sparse_embeddings: {mode == 'sparse'}`).", "",
                   "| step | seconds | peak RSS of the process (GB) |", "|---|---|---|",
@@ -292,10 +288,21 @@ def part_kwai(args):
     return lines
 
 
-def part_load(args):
+def kwai_atomic_dir(args):
+    """The folder holding the ``kwai`` part's atomic files; stops with the fix when they are missing."""
     kwai_dir = default_kwai_dir(args) / "out"
     if not (kwai_dir / "kwai").is_dir():
         raise SystemExit(f"{kwai_dir}/kwai: no atomic files; run the kwai part first (or pass --kwai_dir)")
+    return kwai_dir
+
+
+def sparse_flag(mode):
+    """A ``--kwai_modes`` entry as the child processes' argument."""
+    return "1" if mode == "sparse" else "0"
+
+
+def part_load(args):
+    kwai_dir = kwai_atomic_dir(args)
     fast, fast_s, fast_gb = run_child(["--child", "load", str(kwai_dir), "1"])
     slow, slow_s, slow_gb = run_child(["--child", "load", str(kwai_dir), "0"])
     return [f"### Loading Kwai-size atomic files ({fast['rows']:,} rows; `{kwai_dir}/kwai`)", "",

@@ -209,17 +209,13 @@ def test_fairgo_starts_from_a_saved_nfmwa_checkpoint(tiny_dataset, tmp_path):
     torch.testing.assert_close(fairgo.mlp.weights[0], pretrained.mlp.weights[0])
 
 
-def test_fairgo_refuses_an_nfmwoa_checkpoint(tiny_dataset, tmp_path):
-    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWOA", epochs=1)
+@pytest.mark.parametrize("pretrained_model, message", [
+    ("NFMWOA", "starts from an NFMWA checkpoint"),
+    ("NFMWA", "same embedding_size, mlp_hidden_size and first_order_input"),  # NFMWA of another layout: the key to change
+])
+def test_fairgo_refuses_a_checkpoint_it_cannot_start_from(pretrained_model, message, tiny_dataset, tmp_path):
+    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, pretrained_model, epochs=1)
     trainer = DCRTrainer(config, pretrained)
     trainer.fit(train, valid, saved=True)
-    with pytest.raises(ValueError, match="starts from an NFMWA checkpoint"):
-        _build(tiny_dataset, tmp_path, "FairGo", pretrained_checkpoint=trainer.saved_model_file)
-
-
-def test_fairgo_refuses_an_nfmwa_of_another_layout_with_the_key_to_change(tiny_dataset, tmp_path):
-    config, pretrained, _, (train, valid, _) = _build(tiny_dataset, tmp_path, "NFMWA", epochs=1)
-    trainer = DCRTrainer(config, pretrained)
-    trainer.fit(train, valid, saved=True)
-    with pytest.raises(ValueError, match="same embedding_size, mlp_hidden_size and first_order_input"):
+    with pytest.raises(ValueError, match=message):
         _build(tiny_dataset, tmp_path, "FairGo", pretrained_checkpoint=trainer.saved_model_file)
