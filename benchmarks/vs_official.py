@@ -2,7 +2,7 @@
 
     python benchmarks/vs_official.py --official=PATH [--dataset=dcr_sim] [--epochs=10]
         [--models=DCRMoE,MoE,NFMWA,IPW,FairGo,CR] [--out=results/vs_official.md] [--workdir=DIR]
-        [--official_args='{"reg_emb": 0.1}'] [--official_workers=N] [--official_verbose=0|1]
+        [--official_args='{"reg_emb": 0.1}'] [--official_workers=N] [--official_verbose=0|1] [--seed=N]
         [--key=value ...]                       (any other --key=value goes to the plugin's Config)
 
 PATH is an unedited checkout of the authors' repository. Their code needs deepctr-torch 0.2.7, which
@@ -200,11 +200,12 @@ class TuneShim(types.ModuleType):
 
 
 class TorchProxy(types.ModuleType):
-    """``torch`` for their modules, with save/load paths outside the work folder moved into ``folder``."""
+    """``torch`` for their modules, with save/load paths outside the work folder moved into ``folder``, and
+    their hard-coded ``manual_seed(1024)`` replaced by ``seed`` when one is given."""
 
-    def __init__(self, workdir, folder):
+    def __init__(self, workdir, folder, seed=None):
         super().__init__("torch")
-        self._workdir, self._folder = workdir, folder
+        self._workdir, self._folder, self._seed = workdir, folder, seed
 
     def __getattr__(self, name):
         return getattr(torch, name)
@@ -214,6 +215,9 @@ class TorchProxy(types.ModuleType):
             os.makedirs(self._folder, exist_ok=True)
             return os.path.join(self._folder, os.path.basename(str(f)))
         return f
+
+    def manual_seed(self, seed):
+        return torch.manual_seed(seed if self._seed is None else self._seed)
 
     def save(self, obj, f, *args, **kwargs):
         return torch.save(obj, self._path(f), *args, **kwargs)
@@ -239,7 +243,7 @@ def _load_their_module(name, official_dir):
     return module
 
 
-def install_shims(official_dir, workdir):
+def install_shims(official_dir, workdir, seed=None):
     """Import their modules with today's stack; returns ``(modules, tune_shim)``. Each patch, one line why."""
     # (1) ray, before the stand-in tensorflow: their modules import ray.tune's names at import time (the
     #     calls go to the tune stand-in of (6)); without ray at all, stand-in modules satisfy the imports.
@@ -295,7 +299,7 @@ def install_shims(official_dir, workdir):
 
     modules["basemodel_ours"].log_loss = lambda y, p, *a, **k: log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), *a, **k)
     tune = TuneShim(workdir)
-    torch_proxy = TorchProxy(workdir, os.path.join(workdir, "official_checkpoints"))
+    torch_proxy = TorchProxy(workdir, os.path.join(workdir, "official_checkpoints"), seed)
     loader = _timed_loader_class()
     for module in modules.values():
         # (6) their module globals: tune -> our per-epoch hook and a scratch checkpoint_dir (Ray >= 2.7 has no
@@ -636,6 +640,9 @@ def parse_args(argv):
                         help="their DataLoader num_workers (default: theirs, 4)")
     parser.add_argument("--official_verbose", type=int, default=0,
                         help="their fit's verbose (1: per-batch log-loss and AUC, as run_a_model calls it)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="one seed for both sides: the plugin's `seed` and their torch.manual_seed "
+                             "(default: each side's own, 2020 and 1024)")
     args, rest = parser.parse_known_args(argv)
     overrides = {}
     for item in rest:
@@ -676,11 +683,13 @@ def main(argv=None):
                  mlp_hidden_size=[256, 128], expert_hidden_size=[256, 128], dropout_prob=0.0, epochs=args.epochs,
                  # changed sim_* keys regenerate the dataset in place: keep such variants out of dataset/
                  data_path=str(Path(workdir) / "dataset") if simulated_keys else str(REPO_ROOT / "dataset"))
+    if args.seed is not None:
+        shown["seed"] = args.seed
     shown.update(user_overrides)
     ctx.plugin_overrides_shown = shown
     ctx.plugin_overrides = {**shown, "show_progress": False, "state": "WARNING",
                             "checkpoint_dir": str(Path(workdir) / "saved")}
-    ctx.modules, ctx.tune = install_shims(Path(args.official), workdir)
+    ctx.modules, ctx.tune = install_shims(Path(args.official), workdir, args.seed)
 
     order = [name for name, job in JOBS.items()
              if set(job["rows"]) & ctx.rows_wanted or (name == "NFMWA_fo" and "FairGo" in ctx.rows_wanted)]

@@ -31,3 +31,29 @@ def test_overlap_benchmark_writes_its_tables_and_curve(tmp_path):
     assert "X → A (Fig. 3b)" in structures and "Chosen on validation" in structures
     curve = (tmp_path / "out" / "overlap_curve.md").read_text()
     assert "| 1 |" in curve and (tmp_path / "out" / "overlap_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_vs_official_torch_proxy_moves_their_paths_and_replaces_their_seed(tmp_path):
+    # Their code is not here (the user fetches it); the proxy that their modules see is ours and testable alone.
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("vs_official", os.path.join(REPO, "benchmarks", "vs_official.py"))
+    vs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vs)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    proxy = vs.TorchProxy(work, os.path.join(work, "ckpt"), seed=7)
+    proxy.manual_seed(1024)  # their constructor's hard-coded seed
+    drawn = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(drawn, torch.rand(3))
+    proxy.save({"w": 1}, "/data/zyang/elsewhere/model.pth")  # a path outside the work folder is moved inside
+    assert os.path.exists(os.path.join(work, "ckpt", "model.pth"))
+    assert proxy.load("/data/zyang/elsewhere/model.pth") == {"w": 1}
+    own = vs.TorchProxy(work, os.path.join(work, "ckpt"))  # no seed given: theirs stands
+    own.manual_seed(1024)
+    drawn = torch.rand(3)
+    torch.manual_seed(1024)
+    assert torch.equal(drawn, torch.rand(3))
