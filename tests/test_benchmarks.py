@@ -57,3 +57,26 @@ def test_vs_official_torch_proxy_moves_their_paths_and_replaces_their_seed(tmp_p
     drawn = torch.rand(3)
     torch.manual_seed(1024)
     assert torch.equal(drawn, torch.rand(3))
+
+
+def _fake_vs_official_report(path, seed, ndcg, capped):
+    header = "| model | NDCG@10 plugin | NDCG@10 official | gap | CappedRecall@10 plugin | official | " \
+             "Recall@10 plugin | official | samples/s plugin | samples/s official | ratio | best epoch |"
+    row = f"| FairGo | {ndcg[0]:.4f} | {ndcg[1]:.4f} | x | {capped[0]:.4f} | {capped[1]:.4f} | 0.4 | 0.4 | 1 | 1 | 1 | 1 / 1 |"
+    seed_flag = f" --seed={seed}" if seed else ""
+    path.write_text(f"# r\n\nCommand: `python benchmarks/vs_official.py --official=X{seed_flag}`\n\n{header}\n|---|\n{row}\n")
+    return str(path)
+
+
+def test_vs_official_seeds_averages_each_side_over_the_runs(tmp_path):
+    reports = [_fake_vs_official_report(tmp_path / "a.md", 2021, (0.30, 0.32), (0.50, 0.40)),
+               _fake_vs_official_report(tmp_path / "b.md", None, (0.34, 0.32), (0.40, 0.40))]
+    out = tmp_path / "seeds.md"
+    done = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "vs_official_seeds.py"), *reports,
+                           f"--out={out}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    assert "| 2021 | 0.3000 / 0.3200 | -6.2% |" in text and "| each side's own (2020 / 1024) |" in text
+    # means 0.32 / 0.32 (gap +0.0%, 1 of 2 below) and 0.45 / 0.40 (+12.5%, 0 of 2 below)
+    assert "**0.3200 / 0.3200** | **+0.0%** (1 of 2 below)" in text
+    assert "**0.4500 / 0.4000** | **+12.5%** (0 of 2 below)" in text
