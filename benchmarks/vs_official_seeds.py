@@ -13,8 +13,6 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # recbole_dcr from this checkout
-
 METRICS = ("NDCG@10", "CappedRecall@10")
 
 

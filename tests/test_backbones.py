@@ -55,3 +55,13 @@ def test_unknown_backbone_is_refused(tiny_dataset, tmp_path):
     train, _, _ = data_preparation(config, create_dataset(config))
     with pytest.raises(ValueError, match=r"backbone \[FFM\] is not supported; choose one of"):
         get_model("DCRMoE")(config, train._dataset)
+
+
+@pytest.mark.parametrize("init_std, warned", [(1e-4, True), (None, False)])
+def test_xdeepfm_warns_about_the_small_embedding_init(init_std, warned, tiny_dataset, tmp_path, caplog):
+    data_path, _, _ = tiny_dataset
+    config = tiny_config(data_path, tmp_path, backbone="xDeepFM", embedding_init_std=init_std, mlp_hidden_size=[8])
+    train, _, _ = data_preparation(config, create_dataset(config))
+    with caplog.at_level("WARNING"):
+        get_model("DCRMoE")(config, train._dataset)
+    assert ("--embedding_init_std=None" in caplog.text) == warned

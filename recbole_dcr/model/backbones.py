@@ -9,6 +9,8 @@ and the first-order term is shared by all experts.  NFM, the paper's backbone, i
 ``recbole_model``, ``prediction_layers`` (modules to drop), ``output_size`` and ``forward``.
 """
 
+from logging import getLogger
+
 import torch
 from recbole.model.layers import BaseFactorizationMachine
 from torch import nn
@@ -163,6 +165,13 @@ class XDeepFMBackbone(MatchingBackbone):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         _drop_output_layer(self.net.mlp_layers)  # RecBole's xDeepFM DNN ends in a 1-unit layer
+        if config["embedding_init_std"]:
+            # CIN multiplies embeddings layer by layer: at std 1e-4 its maps start near 1e-8 and DCR-MoE
+            # fell below the plain xDeepFM (valid NDCG@10 0.269 vs 0.350 with Xavier, results/backbones_init.md)
+            getLogger().warning(
+                f"backbone xDeepFM with embedding_init_std={config['embedding_init_std']}: CIN learns little from "
+                "embeddings this small; pass --embedding_init_std=None (Xavier, RecBole's own init)"
+            )
 
     @property
     def output_size(self):
