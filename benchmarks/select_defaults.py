@@ -2,12 +2,14 @@
 
     python benchmarks/select_defaults.py [--variants old,authors,...] [--models DCRMoE,NFMWA]
         [--settings hidden_z,independent] [--seeds 2020,2021] [--workers 2] [--epochs 50]
-        [--out results/defaults_selection.md]
+        [--extra '{"backbone": "xDeepFM"}'] [--out results/defaults_selection.md]
 
 Every (variant, model, simulator setting, seed) is trained with early stopping on validation NDCG@10
 (patience ``stopping_step``) and its best validation score and the test metrics at that point are
 recorded; the table ranks the variants by their mean validation NDCG@10 over every model, setting and
 seed, which is what the defaults are chosen on. Test figures are shown, never used to choose.
+``--extra`` adds config keys to every run (a backbone, smaller simulator settings); the variants'
+keys are applied after it, so they are what differs between the rows.
 Runs go to ``--workers`` processes with one torch thread each; finished runs are kept in
 ``<out>.json``, so an interrupted selection resumes where it stopped.
 """
@@ -23,6 +25,7 @@ from multiprocessing import get_context
 from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset
 from recbole_dcr.files import write_text
+from recbole_dcr.registry import did_you_mean
 from recbole_dcr.research.reports import machine_line, table
 
 AUTHORS = {"matching_batch_norm": False, "embedding_init_std": 1e-4, "first_order_input": True, "mlp_init": "uniform",
@@ -45,12 +48,14 @@ VARIANTS = {
     "defaults_dense": {"sparse_embeddings": False},
     "defaults_sparse": {"sparse_embeddings": True},
     "authors_xavier": {**AUTHORS, "embedding_init_std": None, "mlp_init": "xavier_normal"},
+    # the yaml defaults with RecBole's Xavier embeddings (results/backbones_init.md: a backbone's init)
+    "defaults_xavier_embeddings": {"embedding_init_std": None},
 }
 SETTINGS = {"hidden_z": {}, "independent": {"sim_structure": "independent"}}
 
 
-def setting_config(setting, data_root):
-    return {"data_path": os.path.join(data_root, f"select_{setting}"), **SETTINGS[setting]}
+def setting_config(setting, data_root, extra=None):
+    return {**(extra or {}), "data_path": os.path.join(data_root, f"select_{setting}"), **SETTINGS[setting]}
 
 
 def run_one(job):
@@ -62,7 +67,7 @@ def run_one(job):
     torch.set_num_threads(1)
     key, variant, model, setting, seed, args = job
     with tempfile.TemporaryDirectory() as saved:
-        config_dict = {**VARIANTS[variant], **setting_config(setting, args["data_root"]), "seed": seed,
+        config_dict = {**setting_config(setting, args["data_root"], args["extra"]), **VARIANTS[variant], "seed": seed,
                        "epochs": args["epochs"], "show_progress": False, "state": "ERROR", "checkpoint_dir": saved}
         run = train(model, "dcr_sim", config_dict=config_dict, command_line=[], quiet=True)
     result = {"valid": run.result["best_valid_score"], "test": dict(run.result["test_result"])}
@@ -92,7 +97,8 @@ def report(results, args, jobs):
              f"Command: `python {' '.join(sys.argv)}`", "", machine_line(1) + f" {args.workers} runs at a time.", "",
              f"Models {', '.join(args.models)}; simulator settings {', '.join(args.settings)} (`dcr_sim`, and with "
              f"`sim_structure` changed); training seeds {', '.join(map(str, args.seeds))}; at most {args.epochs} epochs, "
-             "early stopping on validation NDCG@10. Variants:", ""]
+             "early stopping on validation NDCG@10."
+             + (f" Every run also with `{json.dumps(args.extra)}`." if args.extra else "") + " Variants:", ""]
     lines += [f"- `{name}`: `{json.dumps(VARIANTS[name])}`" for name in args.variants]
     lines += [""] + table(header, [row for _, row in rows])
     lines += ["", "Per run (valid NDCG@10 / test NDCG@10, CappedRecall@10):", ""]
@@ -113,15 +119,25 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--data_root", default="dataset")
+    parser.add_argument("--extra", default="{}", help="JSON of config keys for every run, e.g. a backbone")
     parser.add_argument("--out", default="results/defaults_selection.md")
     args = parser.parse_args()
+    try:
+        args.extra = json.loads(args.extra)
+    except json.JSONDecodeError as error:
+        parser.error(f"--extra is not JSON ({error}); e.g. --extra='{{\"backbone\": \"xDeepFM\"}}'")
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            parser.error(f"--variants: unknown {variant!r}{did_you_mean(variant, VARIANTS)}; choose from "
+                         f"{', '.join(VARIANTS)}")
     args.variants, args.models = args.variants.split(","), args.models.split(",")
     args.settings, args.seeds = args.settings.split(","), [int(s) for s in args.seeds.split(",")]
     for setting in args.settings:  # generate each simulated dataset once, before workers race on it
-        create_dataset(Config(model="NFMWA", dataset="dcr_sim", config_dict=setting_config(setting, args.data_root),
+        create_dataset(Config(model="NFMWA", dataset="dcr_sim", config_dict=setting_config(setting, args.data_root, args.extra),
                               command_line=[]))
-    shared = {"epochs": args.epochs, "data_root": args.data_root}
-    jobs = [(f"{v}|{m}|{s}|{seed}", v, m, s, seed, shared)
+    shared = {"epochs": args.epochs, "data_root": args.data_root, "extra": args.extra}
+    tag = f"|{json.dumps(args.extra, sort_keys=True)}" if args.extra else ""  # a resumed store never mixes extras
+    jobs = [(f"{v}|{m}|{s}|{seed}{tag}", v, m, s, seed, shared)
             for seed in args.seeds for s in args.settings for m in args.models for v in args.variants]
     store = args.out + ".json"
     results = json.load(open(store)) if os.path.isfile(store) else {}

@@ -80,3 +80,21 @@ def test_vs_official_seeds_averages_each_side_over_the_runs(tmp_path):
     # means 0.32 / 0.32 (gap +0.0%, 1 of 2 below) and 0.45 / 0.40 (+12.5%, 0 of 2 below)
     assert "**0.3200 / 0.3200** | **+0.0%** (1 of 2 below)" in text
     assert "**0.4500 / 0.4000** | **+12.5%** (0 of 2 below)" in text
+
+
+def test_select_defaults_applies_extra_keys_and_ranks_the_variants(tmp_path):
+    small = {"sim_users": 40, "sim_items": 80, "sim_rows_per_user": 20, "sim_creators": 8, "sim_like_bias": -2.0,
+             "backbone": "FM", "expert_hidden_size": [8], "mlp_hidden_size": [8]}
+    out = tmp_path / "selection.md"
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "select_defaults.py"),
+           "--variants=defaults_dense,defaults_xavier_embeddings", "--models=DCRMoE", "--settings=hidden_z",
+           "--seeds=2020", "--workers=1", "--epochs=1", f"--data_root={tmp_path / 'data'}", f"--out={out}",
+           "--extra=" + json.dumps(small)]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = out.read_text()
+    assert '"backbone": "FM"' in report and "| defaults_xavier_embeddings |" in report and "| defaults_dense |" in report
+    stored = json.loads((tmp_path / "selection.md.json").read_text())
+    assert len(stored) == 2 and all(key.endswith(json.dumps(small, sort_keys=True)) for key in stored)
+    bad = subprocess.run(cmd[:2] + ["--variants=defaults_xavier"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown 'defaults_xavier' (did you mean" in bad.stderr
