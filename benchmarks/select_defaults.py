@@ -126,11 +126,11 @@ def main():
         args.extra = json.loads(args.extra)
     except json.JSONDecodeError as error:
         parser.error(f"--extra is not JSON ({error}); e.g. --extra='{{\"backbone\": \"xDeepFM\"}}'")
-    for variant in args.variants.split(","):
+    args.variants, args.models = args.variants.split(","), args.models.split(",")
+    for variant in args.variants:
         if variant not in VARIANTS:
             parser.error(f"--variants: unknown {variant!r}{did_you_mean(variant, VARIANTS)}; choose from "
                          f"{', '.join(VARIANTS)}")
-    args.variants, args.models = args.variants.split(","), args.models.split(",")
     args.settings, args.seeds = args.settings.split(","), [int(s) for s in args.seeds.split(",")]
     for setting in args.settings:  # generate each simulated dataset once, before workers race on it
         create_dataset(Config(model="NFMWA", dataset="dcr_sim", config_dict=setting_config(setting, args.data_root, args.extra),
