@@ -50,8 +50,19 @@ VARIANTS = {
     "authors_xavier": {**AUTHORS, "embedding_init_std": None, "mlp_init": "xavier_normal"},
     # the yaml defaults with RecBole's Xavier embeddings (results/backbones_init.md: a backbone's init)
     "defaults_xavier_embeddings": {"embedding_init_std": None},
+    # issue #22: what DCR-MoE's K experts share (properties/model/DCRMoE.yaml, expert_sharing)
+    "sharing_separate": {"expert_sharing": "separate"},
+    "sharing_heads": {"expert_sharing": "heads"},
+    "sharing_residual": {"expert_sharing": "residual"},
+    "sharing_conditioned": {"expert_sharing": "conditioned"},
+    "sharing_pull_0.1": {"expert_sharing": "pull", "expert_pull": 0.1},
+    "sharing_pull_1": {"expert_sharing": "pull", "expert_pull": 1.0},
 }
-SETTINGS = {"hidden_z": {}, "independent": {"sim_structure": "independent"}}
+# The simulator's settings (properties/dataset/dcr_sim.yaml): the paper's four X-A structures, a long-tailed
+# P(A) and an A that scales the match's effect on the training label (not additive).
+SETTINGS = {"hidden_z": {}, "independent": {"sim_structure": "independent"},
+            "a_causes_x": {"sim_structure": "a_causes_x"}, "x_causes_a": {"sim_structure": "x_causes_a"},
+            "skew": {"sim_confounder_skew": 0.5}, "match_interaction": {"sim_confounder_match_interaction": 1.0}}
 
 
 def setting_config(setting, data_root, extra=None):

@@ -7,7 +7,7 @@ import torch
 from recbole_dcr import run_recbole_dcr
 from recbole_dcr.config import Config
 from recbole_dcr.data.dataloader import gather_rows
-from recbole_dcr.model.layers import ExpertMLPs
+from recbole_dcr.model.experts import ExpertMLPs
 from recbole_dcr.data import create_dataset
 from tests.conftest import tiny_config_dict
 

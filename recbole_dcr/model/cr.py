@@ -10,7 +10,7 @@ effect; inference ranks by the main branch alone.
 
 import torch
 
-from recbole_dcr.model.layers import ExpertMLPs
+from recbole_dcr.model.experts import ExpertMLPs
 from recbole_dcr.model.nfmwa import NFMWA
 
 

@@ -5,7 +5,8 @@ Yongdong Zhang, "Addressing Confounding Feature Issue for Causal Recommendation"
 sec. 3.3 and Algorithm 1.
 
 A shared backbone turns (U, X) — never A — into the matching vector m; expert a maps m to
-f(u, x, a).  ``backbone`` is NFM (the paper's embedding + bi-interaction layers) or any RecBole model
+f(u, x, a).  ``expert_sharing`` says how much the experts share (:mod:`recbole_dcr.model.experts`):
+``separate`` is the paper's K independent MLPs.  ``backbone`` is NFM (the paper's embedding + bi-interaction layers) or any RecBole model
 with an adapter in :mod:`recbole_dcr.model.backbones` (FM, DeepFM, WideDeep, DCN, DCNV2, xDeepFM,
 AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inference:
 
@@ -21,7 +22,8 @@ from torch import nn
 
 from recbole_dcr.model.adjustment import CONTENT_AWARE, backdoor_sum, check_inference, content_aware_weights
 from recbole_dcr.model.backbones import make_backbone
-from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs, _DatasetWithoutFields
+from recbole_dcr.model.experts import make_experts
+from recbole_dcr.model.layers import ConfounderAwareRecommender, _DatasetWithoutFields
 from recbole_dcr.overlap import confounder_given_content
 
 
@@ -46,16 +48,20 @@ class DCRMoE(ConfounderAwareRecommender):
             self.backbone = make_backbone(config["backbone"], config, without_confounder)
             self.backbone.share_feature_tables(self)
         matching_size = self.mlp_input_size(self.embedding_size if self.backbone is None else self.backbone.output_size)
-        hidden, dropout = config["expert_hidden_size"], config["dropout_prob"]
+        sharing = config["expert_sharing"]
         self.factored = bool(dataset.confounder_parts) and config["confounder_experts"] == "factored"
         if self.factored:
             # one expert set per confounder; f(u,x,a1,a2) = σ(e1_a1(m) + e2_a2(m) + first order)
             self.register_buffer("part_index", dataset.confounder_part_index())
             self.part_experts = nn.ModuleList(
-                ExpertMLPs(dataset.num(part) - 1, matching_size, hidden, dropout) for part in dataset.confounder_parts
+                make_experts(sharing, dataset.num(part) - 1, matching_size, config)
+                for part in dataset.confounder_parts
             )
         else:
-            self.experts = ExpertMLPs(self.num_confounder_values, matching_size, hidden, dropout)
+            self.experts = make_experts(sharing, self.num_confounder_values, matching_size, config)
+        # an extra loss term (expert_pull, residual_weight_decay) is a sum over weights, like L2: with
+        # several processes each adds it, so each adds its share
+        self.penalty_share = 1.0 / max(1, int(config["world_size"] or 1)) if not config["single_spec"] else 1.0
         self.apply(self._init_weights)
 
     def matching(self, interaction, embeddings=None):
@@ -83,6 +89,12 @@ class DCRMoE(ConfounderAwareRecommender):
         """f(u, x, a) for every a: [batch, K]."""
         h, added = self.expert_input(interaction)
         return torch.sigmoid(self.expert_logits(h) + added.unsqueeze(-1))
+
+    def calculate_loss(self, interaction):
+        loss = super().calculate_loss(interaction)
+        blocks = self.part_experts if self.factored else [self.experts]
+        penalties = [p for p in (block.penalty() for block in blocks) if p is not None]
+        return loss + self.penalty_share * sum(penalties) if penalties else loss
 
     def predict(self, interaction):
         if self.inference == "condition":

@@ -5,14 +5,13 @@ ACM TOIS 2022 (DCR); Xiangnan He and Tat-Seng Chua, "Neural Factorization Machin
 Predictive Analytics", SIGIR 2017 (NFM).
 """
 
-import math
-
 import torch
-import torch.nn.functional as F
 from recbole.model.abstract_recommender import ContextRecommender
 from recbole.model.layers import BaseFactorizationMachine
 from torch import nn
 from torch.nn.init import constant_, normal_, xavier_normal_
+
+from recbole_dcr.model.experts import ExpertBlock
 
 
 class _DatasetWithoutFields:
@@ -104,7 +103,7 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
             xavier_normal_(module.weight.data)
             if getattr(module, "bias", None) is not None:
                 constant_(module.bias.data, 0)
-        elif isinstance(module, ExpertMLPs):
+        elif isinstance(module, ExpertBlock):
             module.reset_parameters(self.mlp_init)
 
     def forward(self, interaction):
@@ -116,97 +115,3 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
 
     def predict(self, interaction):
         return torch.sigmoid(self.forward(interaction))
-
-
-class ExpertMLPs(nn.Module):
-    """K MLP experts (hidden layers with ReLU, then a 1-unit output) stored as stacked weights.
-
-    ``experts(m)`` runs every expert on every row as batched matrix products: [batch, K];
-    ``experts(m, expert_index)`` runs each row through the expert of its own confounder value only,
-    so a row's gradient reaches only that expert (Algorithm 1, line 6): [batch].
-    """
-
-    INITS = ("xavier_normal", "uniform")
-
-    def __init__(self, num_experts, input_size, hidden_sizes, dropout_prob=0.0, init="xavier_normal"):
-        super().__init__()
-        sizes = [input_size] + list(hidden_sizes) + [1]
-        self.num_experts = num_experts
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.empty(num_experts, n_in, n_out)) for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        )
-        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(num_experts, n_out)) for n_out in sizes[1:])
-        self.dropout = nn.Dropout(dropout_prob)
-        self.reset_parameters(init)
-
-    def reset_parameters(self, init="xavier_normal"):
-        """``xavier_normal``: N(0, 2/(n_in+n_out)) weights, zero biases (as NFM's own init);
-        ``uniform``: torch's nn.Linear default, U(±1/√n_in) for weights and biases (as the authors' experts)."""
-        if init not in self.INITS:
-            raise ValueError(f"mlp_init must be one of {self.INITS}, got {init!r}")
-        with torch.no_grad():
-            for weight, bias in zip(self.weights, self.biases):
-                n_in, n_out = weight.shape[1:]
-                if init == "xavier_normal":
-                    weight.normal_(0.0, math.sqrt(2.0 / (n_in + n_out)))
-                    bias.zero_()
-                else:
-                    bound = 1.0 / math.sqrt(n_in)
-                    weight.uniform_(-bound, bound)
-                    bias.uniform_(-bound, bound)
-
-    def forward(self, m, expert_index=None):
-        return self.all_experts(m) if expert_index is None else self.own_expert(m, expert_index)
-
-    def _run(self, hidden, weights, biases):
-        last = len(weights) - 1
-        for layer, (weight, bias) in enumerate(zip(weights, biases)):
-            hidden = torch.baddbmm(bias.unsqueeze(-2), hidden, weight) if hidden.dim() == 3 else hidden @ weight + bias
-            if layer < last:
-                hidden = self.dropout(F.relu(hidden))
-        return hidden.squeeze(-1)
-
-    # Inference runs the experts on slices of the batch whose K x rows x width activations stay about
-    # this many floats (8 MB), small enough to stay in cache; a 65536-row batch at K = 6 would
-    # otherwise write 400 MB per layer.
-    INFERENCE_CELLS = 2**21
-
-    def all_experts(self, m):
-        """Logits of every expert for every row: [batch, K]."""
-        if torch.is_grad_enabled():  # training (NFMWA's single expert): one pass, gradients as always
-            hidden = m.unsqueeze(0).expand(self.num_experts, -1, -1)
-            return self._run(hidden, self.weights, self.biases).transpose(0, 1)
-        widest = max(w.shape[-1] for w in self.weights)
-        rows = max(64, self.INFERENCE_CELLS // (self.num_experts * widest))
-        if len(m) == 0:
-            return m.new_empty(0, self.num_experts)
-        return torch.cat([self._all_experts_inference(part) for part in m.split(rows)])
-
-    def _all_experts_inference(self, m):
-        # All experts read the same m, so their first layers are one [rows, n_in] x [n_in, K*n_out]
-        # product. The results equal the batched path's: bit for bit where we measured, and within
-        # 1e-6 in tests/test_fast_paths.py, which must also pass on other CPUs' kernels.
-        if len(self.weights) == 1:  # no hidden layer: a matrix-vector product per expert, nothing to fuse
-            return self._run(m.unsqueeze(0).expand(self.num_experts, -1, -1), self.weights, self.biases).transpose(0, 1)
-        num_experts, n_in, n_out = self.weights[0].shape
-        first = torch.addmm(self.biases[0].reshape(-1), m, self.weights[0].transpose(0, 1).reshape(n_in, -1))
-        hidden = self.dropout(F.relu(first.view(len(m), num_experts, n_out).transpose(0, 1)))
-        return self._run(hidden, self.weights[1:], self.biases[1:]).transpose(0, 1)
-
-    def own_expert(self, m, expert_index):
-        """Logit of each row's own expert: [batch]; rows are grouped by expert, never looped over.
-
-        Rows are sorted by expert once, so each expert reads one contiguous slice; the stacked weights
-        are unbound once, so backward stacks the K gradients once (indexing ``weight[k]`` per expert
-        would zero-fill and add a K-sized gradient K times).
-        """
-        order = torch.argsort(expert_index, stable=True)
-        counts = torch.bincount(expert_index, minlength=self.num_experts).tolist()
-        weights = list(zip(*(w.unbind(0) for w in self.weights)))
-        biases = list(zip(*(b.unbind(0) for b in self.biases)))
-        sorted_logits = torch.cat([
-            self._run(rows, weights[expert], biases[expert])
-            for expert, rows in enumerate(m[order].split(counts))
-            if counts[expert]
-        ])
-        return sorted_logits.new_empty(len(order)).index_put((order,), sorted_logits)

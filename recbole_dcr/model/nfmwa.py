@@ -9,7 +9,8 @@ model ranks by the backdoor adjustment (the presets DCRNFM and NWGMDCR).
 import torch
 
 from recbole_dcr.model.adjustment import BackdoorAdjusted, check_inference
-from recbole_dcr.model.layers import ConfounderAwareRecommender, ExpertMLPs
+from recbole_dcr.model.experts import ExpertMLPs
+from recbole_dcr.model.layers import ConfounderAwareRecommender
 
 
 class NFMWA(BackdoorAdjusted, ConfounderAwareRecommender):

@@ -16,7 +16,7 @@ from recbole.utils import init_seed
 from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset
 from recbole_dcr.data.dataloader import UserRankingEvalDataLoader
-from recbole_dcr.model.layers import ExpertMLPs
+from recbole_dcr.model.experts import ExpertMLPs
 from recbole_dcr.quick_start import train
 from recbole_dcr.registry import get_model
 from recbole_dcr.research.reports import (

@@ -1,0 +1,131 @@
+"""expert_sharing (issue #22): every design is a function of (m, a), trained with each row's own a, ranked
+with the exact Σ_a P(a)·f(u, x, a); the paper's separate experts stay one key away."""
+
+import pytest
+import torch
+
+from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.model.experts import (
+    EXPERT_SHARING,
+    ConditionedMLP,
+    ExpertMLPs,
+    SharedTrunkHeads,
+    SharedWithResidual,
+)
+from recbole_dcr.registry import get_model
+from tests.conftest import tiny_config
+
+BLOCKS = {
+    "separate": lambda: ExpertMLPs(4, 8, [16, 8]),
+    "pull": lambda: ExpertMLPs(4, 8, [16, 8], pull=0.5),
+    "heads": lambda: SharedTrunkHeads(4, 8, [16, 8]),
+    "residual": lambda: SharedWithResidual(4, 8, [16, 8], [4], residual_weight_decay=0.5),
+    "conditioned": lambda: ConditionedMLP(4, 8, [16, 8]),
+}
+
+
+def _perturbed(block):
+    torch.manual_seed(3)
+    with torch.no_grad():  # biases start at zero: move every parameter so that values differ
+        for p in block.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return block
+
+
+@pytest.mark.parametrize("sharing", sorted(BLOCKS))
+def test_own_value_equals_that_column_of_every_value(sharing):
+    block = _perturbed(BLOCKS[sharing]())
+    m, index = torch.randn(300, 8), torch.randint(0, 4, (300,))
+    every = block(m)
+    assert every.shape == (300, 4)
+    torch.testing.assert_close(block(m, index), every[torch.arange(300), index], rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # inference slices (a CPU) equal the training pass
+        torch.testing.assert_close(block(m), every.detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(every[:, 0], every[:, 1])  # the values really differ
+
+
+def _per_value_only_and_shared(block, sharing):
+    """(parameters indexed by value on dim 0, parameters every value uses) of a block."""
+    if sharing == "separate":
+        return list(block.weights) + list(block.biases), []
+    if sharing == "heads":
+        return [block.heads.weight, block.heads.bias], list(block.trunk.weights)
+    if sharing == "residual":
+        return list(block.residual.weights), list(block.shared.weights)
+    return [block.value.bias], list(block.mlp.weights)
+
+
+@pytest.mark.parametrize("sharing", ["separate", "heads", "residual", "conditioned"])
+def test_a_row_trains_what_its_own_value_uses(sharing):
+    """Rows of value 1 only: no gradient reaches what only other values use; shared parts do get one."""
+    block = _perturbed(BLOCKS[sharing]())
+    block(torch.randn(50, 8), torch.ones(50, dtype=torch.long)).sum().backward()
+    per_value, shared = _per_value_only_and_shared(block, sharing)
+    for parameter in per_value:
+        grad = parameter.grad.reshape(len(parameter), -1).norm(dim=1)
+        assert grad[1] > 0 and torch.all(grad[[0, 2, 3]] == 0)
+    for weight in shared:
+        assert weight.grad.abs().sum() > 0
+
+
+def test_pull_and_residual_penalties():
+    pull = _perturbed(ExpertMLPs(3, 8, [16], pull=0.5))
+    expected = 0.5 * sum(((w - w.mean(0)) ** 2).sum() for w in pull.weights)
+    torch.testing.assert_close(pull.penalty(), expected)
+    with torch.no_grad():
+        for w in pull.weights:
+            w.copy_(w[0].expand_as(w))  # identical experts: nothing to pull
+    assert float(pull.penalty()) < 1e-10
+    assert ExpertMLPs(3, 8, [16]).penalty() is None  # separate: the paper's loss, no extra term
+    residual = SharedWithResidual(3, 8, [16], [4], residual_weight_decay=0.5)
+    torch.testing.assert_close(residual.penalty(), 0.5 * sum((w ** 2).sum() for w in residual.residual.weights))
+
+
+def test_inference_cost_per_candidate_is_not_above_separate_experts():
+    """Table 4 of issue #22: a sharing design costs no more multiply-adds per candidate than separate."""
+    separate = BLOCKS["separate"]().multiply_adds(all_values=True)
+    for sharing in EXPERT_SHARING:
+        assert BLOCKS[sharing]().multiply_adds(all_values=True) <= separate, sharing
+
+
+def _model(tiny_dataset, tmp_path, **overrides):
+    data_path, _, _ = tiny_dataset
+    config = tiny_config(data_path, tmp_path, train_batch_size=10_000, **overrides)
+    train, _, _ = data_preparation(config, create_dataset(config))
+    torch.manual_seed(0)
+    return get_model(config["model"])(config, train._dataset), next(iter(train)), config
+
+
+@pytest.mark.parametrize("sharing", EXPERT_SHARING)
+def test_do_inference_is_the_exact_adjustment_for_every_design(tiny_dataset, tmp_path, sharing):
+    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing=sharing)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        do_scores = model.predict(batch)
+        model.inference = "condition"
+        expected = torch.zeros_like(do_scores)
+        for a in range(model.num_confounder_values):
+            forced = type(batch)({k: v.clone() for k, v in batch.interaction.items()})
+            forced["duration_level"] = torch.full_like(batch["duration_level"], a + 1)
+            expected += model.confounder_prior[a] * model.predict(forced)
+    torch.testing.assert_close(do_scores, expected, rtol=1e-5, atol=1e-6)
+    model.train()
+    loss = model.calculate_loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_penalty_enters_the_training_loss(tiny_dataset, tmp_path):
+    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing="pull", expert_pull=10.0)
+    with torch.no_grad():
+        for p in model.experts.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    data_term = model.loss(model.forward(batch), batch[model.LABEL])
+    torch.testing.assert_close(model.calculate_loss(batch), data_term + model.experts.penalty())
+
+
+def test_unknown_sharing_names_the_choices(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match=r"expert_sharing must be one of .*did you mean heads"):
+        _model(tiny_dataset, tmp_path, expert_sharing="head")
