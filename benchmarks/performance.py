@@ -5,11 +5,13 @@
 
 Parts (each prints a Markdown table; ratios matter more than absolute figures on a shared machine):
 
-* ``train``     training samples/s on ``dcr_sim`` at batch 2048, embedding 16, MLP (256, 128):
-                stock RecBole NFM (RecBole's loader, model and trainer) vs the plugin's NFMWA and DCRMoE,
-                DCRMoE also with ``fast_data=False`` (RecBole's loader);
+* ``train``     training samples/s on ``dcr_sim`` at each of ``--batch_sizes`` (2048), embedding 16, MLP
+                (256, 128): stock RecBole NFM (RecBole's loader, model and trainer) vs the plugin's
+                ``--pipelines`` (NFMWA, DCRMoE, DCRMoE with ``fast_data=False``; on a GPU also DCRMoE with
+                the paper's experts, without CUDA graphs, and with bf16);
 * ``eval``      per-user ranking evaluation rows/s end to end (batches + scoring + ranking + RecBole's
                 metrics), fast vs RecBole's batching, with a free scorer and with real models;
+* ``parity``    DCRMoE trained on the GPU in fp32 and bf16 and on the CPU from the same seeds: the figures;
 * ``inference`` DCRNFM vs NWGMDCR vs DCRMoE on the same test rows (instrumented passes and seconds);
 * ``load``      loading Kwai-size atomic files (``--kwai_dir``, made by the ``kwai`` part or by
                 ``benchmarks/convert_scale.py --keep``): RecBole's parser vs the plugin's, same tensors?
@@ -39,6 +41,7 @@ import convert_scale  # benchmarks/ is this script's folder, hence on the import
 from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset, data_preparation
 from recbole_dcr.files import write_text
+from recbole_dcr.model.experts import EXPERT_SHARING
 from recbole_dcr.quick_start import build_run, configure
 from recbole_dcr.registry import get_model, get_trainer
 from recbole_dcr.research.reports import machine_line
@@ -96,22 +99,48 @@ def interleaved_rates(pipelines, rounds):
     return {label: len(train._dataset) / statistics.median(seconds[label]) for label, _, train in pipelines}
 
 
+# Training pipelines of the ``train`` part: --pipelines picks among them (stock RecBole NFM is always first).
+TRAIN_PIPELINES = {
+    "NFMWA": ("recbole_dcr NFMWA", "NFMWA", {}),
+    "DCRMoE_recbole_loader": ("recbole_dcr DCRMoE, fast_data=False (RecBole's loader)", "DCRMoE", {"fast_data": False}),
+    "DCRMoE": ("recbole_dcr DCRMoE", "DCRMoE", {}),
+    "DCRMoE_eager": ("recbole_dcr DCRMoE, cuda_graphs=False (eager loop)", "DCRMoE", {"cuda_graphs": False}),
+    "DCRMoE_bf16": ("recbole_dcr DCRMoE, train_precision=bf16", "DCRMoE", {"train_precision": "bf16"}),
+    **{f"DCRMoE_{sharing}": (f"recbole_dcr DCRMoE, expert_sharing={sharing}", "DCRMoE", {"expert_sharing": sharing})
+       for sharing in EXPERT_SHARING},
+}
+
+
+def plugin_pipeline(model, overrides, train):
+    """(trainer, train) of a plugin model on an already prepared training loader (one dataset load per batch size)."""
+    config = configure(model, config_dict={**QUIET, **overrides}, command_line=[], quiet=True)
+    network = get_model(model)(config, train._dataset).to(config["device"])
+    return get_trainer(config["MODEL_TYPE"], model)(config, network), train
+
+
 def part_train(args):
-    common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), train_batch_size=2048)
-    pipelines = [("stock RecBole NFM (RecBole loader, model, trainer)", *stock_recbole_setup(common)[1:])]
-    for label, model, extra in (
-        ("recbole_dcr NFMWA", "NFMWA", {}),
-        ("recbole_dcr DCRMoE, fast_data=False (RecBole's loader)", "DCRMoE", {"fast_data": False}),
-        ("recbole_dcr DCRMoE", "DCRMoE", {}),
-    ):
-        _, trainer, train, _, _ = plugin_setup(model, {**common, **PAPER_SIZES, **extra})
-        pipelines.append((label, trainer, train))
-    rates = interleaved_rates(pipelines, args.epochs)
-    stock = rates[pipelines[0][0]]
-    lines = [f"### Training samples/s (`dcr_sim`, {len(pipelines[0][2]._dataset):,} training rows, batch 2048, "
-             f"embedding 16, MLP (256, 128); median of {args.epochs} epochs taken in turns after a warm-up epoch)", "",
-             "| pipeline | samples/s | ratio to stock RecBole NFM |", "|---|---|---|"]
-    lines += [f"| {label} | {rate:,.0f} | {rate / stock:.2f} |" for label, rate in rates.items()]
+    lines = []
+    for batch_size in map(int, args.batch_sizes.split(",")):
+        common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), train_batch_size=batch_size)
+        pipelines = [("stock RecBole NFM (RecBole loader, model, trainer)", *stock_recbole_setup(common)[1:])]
+        shared_train = None
+        for name in args.pipelines.split(","):
+            label, model, extra = TRAIN_PIPELINES[name]
+            if "fast_data" in extra or shared_train is None:  # a loader of its own
+                _, trainer, train, _, _ = plugin_setup(model, {**common, **PAPER_SIZES, **extra})
+                shared_train = shared_train or (train if "fast_data" not in extra else None)
+            else:
+                trainer, train = plugin_pipeline(model, {**common, **PAPER_SIZES, **extra}, shared_train)
+            pipelines.append((label, trainer, train))
+        rates = interleaved_rates(pipelines, args.epochs)
+        stock = rates[pipelines[0][0]]
+        lines += [f"### Training samples/s (`dcr_sim`, {len(pipelines[0][2]._dataset):,} training rows, batch "
+                  f"{batch_size}, embedding 16, MLP (256, 128); median of {args.epochs} epochs taken in turns after a "
+                  "warm-up epoch)", "", "| pipeline | samples/s | ratio to stock RecBole NFM |", "|---|---|---|"]
+        lines += [f"| {label} | {rate:,.0f} | {rate / stock:.2f} |" for label, rate in rates.items()]
+        lines.append("")
+        print("\n".join(lines[-len(rates) - 5:]), flush=True)
+        del pipelines
     return lines
 
 
@@ -336,7 +365,33 @@ def part_inference(args):
     return lines
 
 
-PARTS = {"train": part_train, "eval": part_eval, "inference": part_inference, "load": part_load, "kwai": part_kwai,
+def part_parity(args):
+    """DCRMoE trained on the GPU (fp32 and bf16) and on the CPU from the same seed: the same figures?"""
+    from recbole_dcr.quick_start import train
+
+    common = dict(dataset="dcr_sim", data_path=str(REPO_ROOT / "dataset"), **QUIET, epochs=args.parity_epochs,
+                  stopping_step=args.parity_epochs)
+    runs = [("GPU", "fp32", seed) for seed in args.parity_seeds] + [("GPU", "bf16", seed) for seed in args.parity_seeds]
+    runs += [("CPU", "fp32", args.parity_seeds[0])]
+    lines = [f"### The same training on the GPU and on the CPU (`dcr_sim`, DCRMoE yaml defaults, {args.parity_epochs} "
+             "epochs, best validation epoch; figures of one seed differ only by float rounding order)", "",
+             "| device | precision | seed | valid NDCG@10 | test NDCG@10 | test CappedRecall@10 | training s |",
+             "|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as saved:
+        for device, precision, seed in runs:
+            config = {**common, "train_precision": precision, "seed": seed, "checkpoint_dir": saved,
+                      "gpu_id": "0" if device == "GPU" else ""}
+            start = time.perf_counter()
+            run = train("DCRMoE", config_dict=config, command_line=[], quiet=True)
+            seconds = time.perf_counter() - start
+            test = run.result["test_result"]
+            lines.append(f"| {device} | {precision} | {seed} | {run.result['best_valid_score']:.4f} | "
+                         f"{test['ndcg@10']:.4f} | {test['cappedrecall@10']:.4f} | {seconds:.0f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+PARTS = {"train": part_train, "parity": part_parity, "eval": part_eval, "inference": part_inference, "load": part_load, "kwai": part_kwai,
          "kwai_profile": part_kwai_profile}
 CHILDREN = {"load": child_load, "end_to_end": child_end_to_end, "profile": child_profile}
 
@@ -352,9 +407,15 @@ def main():
     parser.add_argument("--kwai_items", type=int, default=convert_scale.PAPER_ITEMS)
     parser.add_argument("--kwai_modes", default="dense,sparse", help="kwai part: embedding modes to time, in turn")
     parser.add_argument("--profile_steps", type=int, default=200, help="kwai_profile part: training steps profiled")
+    parser.add_argument("--batch_sizes", default="2048", help="train part: training batch sizes, comma-separated")
+    parser.add_argument("--pipelines", default="NFMWA,DCRMoE_recbole_loader,DCRMoE",
+                        help=f"train part: pipelines beside stock RecBole NFM, from {','.join(TRAIN_PIPELINES)}")
+    parser.add_argument("--parity_epochs", type=int, default=10, help="parity part: epochs per run")
+    parser.add_argument("--parity_seeds", default="2020,2021", help="parity part: seeds of the GPU runs")
     parser.add_argument("--out", default="results/performance.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one step in its own process
     args = parser.parse_args()
+    args.parity_seeds = [int(seed) for seed in args.parity_seeds.split(",")]
     torch.set_num_threads(args.threads)
     if args.child:
         print(json.dumps(CHILDREN[args.child[0]](*args.child[1:])))

@@ -1,7 +1,7 @@
 """Choose the NFM-family defaults on validation: several layer/loss variants, models, simulator settings, seeds.
 
     python benchmarks/select_defaults.py [--variants old,authors,...] [--models DCRMoE,NFMWA]
-        [--settings hidden_z,independent] [--seeds 2020,2021] [--workers 2] [--epochs 50]
+        [--settings hidden_z,independent,...] [--seeds 2020,2021,2022] [--workers 2] [--epochs 50]
         [--extra '{"backbone": "xDeepFM"}'] [--out results/defaults_selection.md]
 
 Every (variant, model, simulator setting, seed) is trained with early stopping on validation NDCG@10
@@ -16,17 +16,13 @@ Runs go to ``--workers`` processes with one torch thread each; finished runs are
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
-from multiprocessing import get_context
 
-from recbole_dcr.config import Config
-from recbole_dcr.data import create_dataset
 from recbole_dcr.files import write_text
 from recbole_dcr.registry import did_you_mean
 from recbole_dcr.research.reports import machine_line, table
+from simulated_runs import SETTINGS, prepare_datasets, run_jobs, setting_config  # benchmarks/ is on the path
 
 AUTHORS = {"matching_batch_norm": False, "embedding_init_std": 1e-4, "first_order_input": True, "mlp_init": "uniform",
            "loss_reduction": "sum", "weight_decay": 0.0, "embedding_weight_decay": 0.0}
@@ -58,37 +54,11 @@ VARIANTS = {
     "sharing_pull_0.1": {"expert_sharing": "pull", "expert_pull": 0.1},
     "sharing_pull_1": {"expert_sharing": "pull", "expert_pull": 1.0},
 }
-# The simulator's settings (properties/dataset/dcr_sim.yaml): the paper's four X-A structures, a long-tailed
-# P(A) and an A that scales the match's effect on the training label (not additive).
-SETTINGS = {"hidden_z": {}, "independent": {"sim_structure": "independent"},
-            "a_causes_x": {"sim_structure": "a_causes_x"}, "x_causes_a": {"sim_structure": "x_causes_a"},
-            "skew": {"sim_confounder_skew": 0.5}, "match_interaction": {"sim_confounder_match_interaction": 1.0}}
-
-
-def setting_config(setting, data_root, extra=None):
-    return {**(extra or {}), "data_path": os.path.join(data_root, f"select_{setting}"), **SETTINGS[setting]}
-
-
-def run_one(job):
-    """One training run in a worker process: (key, result dict)."""
-    import torch
-
-    from recbole_dcr.quick_start import train
-
-    torch.set_num_threads(1)
-    key, variant, model, setting, seed, args = job
-    with tempfile.TemporaryDirectory() as saved:
-        config_dict = {**setting_config(setting, args["data_root"], args["extra"]), **VARIANTS[variant], "seed": seed,
-                       "epochs": args["epochs"], "show_progress": False, "state": "ERROR", "checkpoint_dir": saved}
-        run = train(model, "dcr_sim", config_dict=config_dict, command_line=[], quiet=True)
-    result = {"valid": run.result["best_valid_score"], "test": dict(run.result["test_result"])}
-    print(f"{key}: valid {result['valid']:.4f} test ndcg@10 {result['test']['ndcg@10']:.4f}", flush=True)
-    return key, result
 
 
 def report(results, args, jobs):
     by_variant = {}
-    for key, variant, model, setting, seed, _ in jobs:
+    for key, variant, model, setting, seed in jobs:
         if key in results:
             by_variant.setdefault(variant, []).append((model, setting, seed, results[key]))
     rows = []
@@ -116,7 +86,7 @@ def report(results, args, jobs):
     lines += table(["variant", "model", "setting", "seed", "valid", "test NDCG@10", "test CappedRecall@10"],
                    [[v, m, s, seed, f"{results[k]['valid']:.4f}", f"{results[k]['test']['ndcg@10']:.4f}",
                      f"{results[k]['test'].get('cappedrecall@10', float('nan')):.4f}"]
-                    for k, v, m, s, seed, _ in jobs if k in results])
+                    for k, v, m, s, seed in jobs if k in results])
     write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines[: len(lines)]))
 
@@ -125,8 +95,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--models", default="DCRMoE,NFMWA")
-    parser.add_argument("--settings", default="hidden_z,independent")
-    parser.add_argument("--seeds", default="2020,2021")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"from {', '.join(SETTINGS)}")
+    parser.add_argument("--seeds", default="2020,2021,2022")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--data_root", default="dataset")
@@ -143,20 +113,16 @@ def main():
             parser.error(f"--variants: unknown {variant!r}{did_you_mean(variant, VARIANTS)}; choose from "
                          f"{', '.join(VARIANTS)}")
     args.settings, args.seeds = args.settings.split(","), [int(s) for s in args.seeds.split(",")]
-    for setting in args.settings:  # generate each simulated dataset once, before workers race on it
-        create_dataset(Config(model="NFMWA", dataset="dcr_sim", config_dict=setting_config(setting, args.data_root, args.extra),
-                              command_line=[]))
-    shared = {"epochs": args.epochs, "data_root": args.data_root, "extra": args.extra}
+    for setting in args.settings:
+        if setting not in SETTINGS:
+            parser.error(f"--settings: unknown {setting!r}{did_you_mean(setting, SETTINGS)}; choose from {', '.join(SETTINGS)}")
+    prepare_datasets(setting_config(setting, args.data_root, args.extra) for setting in args.settings)
     tag = f"|{json.dumps(args.extra, sort_keys=True)}" if args.extra else ""  # a resumed store never mixes extras
-    jobs = [(f"{v}|{m}|{s}|{seed}{tag}", v, m, s, seed, shared)
+    jobs = [(f"{v}|{m}|{s}|{seed}{tag}", v, m, s, seed)
             for seed in args.seeds for s in args.settings for m in args.models for v in args.variants]
-    store = args.out + ".json"
-    results = json.load(open(store)) if os.path.isfile(store) else {}
-    todo = [job for job in jobs if job[0] not in results]
-    with get_context("spawn").Pool(args.workers) as pool:
-        for key, result in pool.imap_unordered(run_one, todo):
-            results[key] = result
-            write_text(store, json.dumps(results, indent=1))
+    runs = [(key, m, {**setting_config(s, args.data_root, args.extra), **VARIANTS[v], "seed": seed, "epochs": args.epochs})
+            for key, v, m, s, seed in jobs]
+    results = run_jobs(runs, args.out + ".json", args.workers)
     report(results, args, jobs)
 
 

@@ -18,6 +18,10 @@ overridden outright here, and only here, so that a RecBole upgrade has one modul
   BatchNorm to ``SyncBatchNorm`` (both GPU-only) and opens a TensorBoard folder even when nothing is
   logged to a file; here neither happens (:mod:`recbole_dcr.distributed` does data-parallel work).
 
+* ``FMEmbedding.forward`` and ``FLEmbedding.forward`` copy their field offsets from a numpy array to
+  the device on every call: a host-to-device copy per lookup, which stops a GPU stream and cannot be
+  captured in a CUDA graph; :func:`offsets_on_device` gives a model's tables the offsets as a buffer.
+
 Nothing else in recbole_dcr replaces RecBole code, patches its modules or swaps its objects' methods.
 This module is a leaf of the import graph: it imports nothing of recbole_dcr.
 """
@@ -33,6 +37,7 @@ import torch
 from recbole.config import Config as RecBoleConfig
 from recbole.data.dataset import Dataset as RecBoleDataset
 from recbole.evaluator import Collector, Evaluator
+from recbole.model.layers import FLEmbedding, FMEmbedding
 from recbole.trainer import Trainer as RecBoleTrainer
 from recbole.utils import FeatureType, WandbLogger, get_local_time
 from recbole.utils.utils import ensure_dir
@@ -267,3 +272,41 @@ class TrainerBase(RecBoleTrainer):
 
     def prepare_model(self):
         """Called before the optimizer is built: a subclass prepares the model (data-parallel, sparse tables)."""
+
+
+class _OffsetsBuffer:
+    """RecBole's token/float field embeddings with their offsets in a (non-persistent) buffer: the same
+    lookups, with no host-to-device copy per call."""
+
+    def _index(self, index):
+        return index + self.offsets_buffer.unsqueeze(0)
+
+
+class DeviceOffsetsFMEmbedding(_OffsetsBuffer, FMEmbedding):
+    def forward(self, input_x):
+        return self.embedding(self._index(input_x))
+
+
+class DeviceOffsetsFLEmbedding(_OffsetsBuffer, FLEmbedding):
+    def forward(self, input_x):
+        base, index = torch.split(input_x, [1, 1], dim=-1)
+        return base * self.embedding(self._index(index.squeeze(-1).long()))
+
+
+_DEVICE_OFFSETS = {FMEmbedding: DeviceOffsetsFMEmbedding, FLEmbedding: DeviceOffsetsFLEmbedding}
+
+
+def offsets_on_device(model):
+    """Turn every RecBole FMEmbedding / FLEmbedding of ``model`` (a model of ours) into its buffered twin.
+
+    The instances keep their parameters, state-dict keys and numpy ``offsets`` (which other code reads);
+    the buffer is not saved, so checkpoints are unchanged.
+    """
+    for module in model.modules():
+        twin = _DEVICE_OFFSETS.get(type(module))
+        if twin is not None:
+            offsets = torch.as_tensor(np.asarray(module.offsets, dtype=np.int64),
+                                      device=module.embedding.weight.device)
+            module.__class__ = twin
+            module.register_buffer("offsets_buffer", offsets, persistent=False)
+    return model

@@ -37,6 +37,7 @@ from recbole_dcr.checkpoint import (
     state_file_for,
 )
 from recbole_dcr.compat import TrainerBase
+from recbole_dcr.cuda_graphs import GraphedTrainingStep, graph_ready
 from recbole_dcr.data.dataloader import (
     DCRTrainDataLoader,
     UserRankingEvalDataLoader,
@@ -71,6 +72,8 @@ class DCRTrainer(TrainerBase):
                 f"metrics {unsupported} are not supported by per-user ranking evaluation; "
                 f"use any of Recall, CappedRecall, MAP, NDCG, Precision, MRR, Hit."
             )
+        if config["train_precision"] not in ("fp32", "bf16"):
+            raise ValueError(f"train_precision must be fp32 or bf16, got {config['train_precision']!r}")
         super().__init__(config, model)
         self.dataset_fingerprint = None  # set by fit() from the training split
         self.train_dataset = None  # the training split fit() saw (the analyses group users by it)
@@ -130,21 +133,37 @@ class DCRTrainer(TrainerBase):
         """One epoch; under data-parallel training, on this rank's shares of each global batch.
 
         A rank's mean loss is weighted by its share of the batch's rows and the gradients are summed
-        over ranks, so every step follows the gradient of the whole batch's mean loss.
+        over ranks, so every step follows the gradient of the whole batch's mean loss. On a GPU the
+        loss is summed on the device and checked once per epoch (a check per step would stop the
+        stream), and full batches replay one captured CUDA graph where :mod:`recbole_dcr.cuda_graphs`
+        allows (``cuda_graphs``).
         """
         self._epoch_begins(train_data, epoch_idx)
         self.model.train()
         loss_func = loss_func or self.model.calculate_loss
+        if isinstance(train_data, DCRTrainDataLoader):
+            train_data.to(self.device)
+        graphed = self._graphed_step(train_data, loss_func)
+        if graphed is not None:
+            graphed.loss_total.zero_()
+            for index in self._progress(train_data.index_batches(), epoch_idx, show_progress, len(train_data)):
+                graphed(index)
+            graphed.end_epoch()
+            total = graphed.loss_total.item()
+            self._check_nan(torch.tensor(total))
+            return total
         distributed = is_distributed(self.config)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.enable_scaler)
+        on_host = self.device.type == "cpu"
         total_loss = None
         for interaction in self._progress(train_data, epoch_idx, show_progress):
             interaction = interaction.to(self.device)
             self.optimizer.zero_grad()
-            with torch.autocast(device_type=self.device.type, enabled=self.enable_amp):
+            with self._autocast():
                 losses = loss_func(interaction)
             loss = sum(losses) if isinstance(losses, tuple) else losses
-            self._check_nan(loss)
+            if on_host:
+                self._check_nan(loss)
             if self.sparse_embeddings is not None:
                 penalty = self.sparse_embeddings.penalty()  # L2 on the embedding rows this batch read
                 loss = loss if penalty is None else loss + penalty
@@ -156,17 +175,54 @@ class DCRTrainer(TrainerBase):
             if self.clip_grad_norm:
                 nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             scaler.step(self.optimizer)
-            self._flush_subnormal_weights()
+            if on_host:
+                self._flush_subnormal_weights()  # GPUs compute with subnormals at full speed
             scaler.update()
-            total_loss = add_losses(total_loss, losses)
+            total_loss = add_losses(total_loss, losses, on_host)
+        total_loss = host_losses(total_loss)
+        if not on_host and total_loss is not None:
+            self._check_nan(torch.tensor(sum(total_loss) if isinstance(total_loss, tuple) else total_loss))
         return total_loss
 
+    def _autocast(self):
+        """bf16 autocast when ``train_precision: bf16`` (RecBole's ``enable_amp`` keeps its float16 meaning)."""
+        if self.config["train_precision"] == "bf16":
+            # no cast cache: a CUDA graph would replay casts of the weights as they were when captured
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, cache_enabled=False)
+        return torch.autocast(device_type=self.device.type, enabled=self.enable_amp)
+
+    _graph = None
+    _graph_checked = False
+
+    def _graphed_step(self, train_data, loss_func):
+        """The CUDA-graph step runner of this training (made once), or None where the eager loop runs."""
+        if self._graph_checked:
+            return self._graph
+        self._graph_checked = True
+        if not self.config["cuda_graphs"] or not isinstance(train_data, DCRTrainDataLoader):
+            return None
+        why_not = graph_ready(self.device, self.optimizer, distributed=is_distributed(self.config),
+                              sparse=self.sparse_embeddings is not None, clip_grad_norm=self.clip_grad_norm,
+                              scaled=self.enable_scaler or (self.enable_amp and self.config["train_precision"] != "bf16"))
+        if why_not:
+            if self.device.type == "cuda":
+                self.logger.info(f"cuda_graphs: the eager training loop runs ({why_not})")
+            return None
+
+        def step_loss(interaction):
+            with self._autocast():
+                return loss_func(interaction)
+
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._graph = GraphedTrainingStep(train_data, self.optimizer, step_loss, train_data.batch_size, total,
+                                          self.logger)
+        return self._graph
     @staticmethod
-    def _progress(train_data, epoch_idx, show_progress):
+    def _progress(batches, epoch_idx, show_progress, total=None):
         """The training batches, behind RecBole's progress bar when asked for."""
         if not show_progress:
-            return train_data
-        return tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
+            return batches
+        return tqdm(batches, total=total or len(batches), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
 
     def _optimized_parameters(self):
         """Parameters the main optimizer updates (all of the model's, unless a subclass says otherwise)."""
@@ -385,6 +441,7 @@ class DCRTrainer(TrainerBase):
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
 
         self.model.eval()
+        eval_data.to(self.device)
         batches = (
             tqdm(eval_data, total=len(eval_data), ncols=100, desc=set_color("Evaluate   ", "pink"))
             if show_progress
@@ -591,12 +648,23 @@ def _plain_result(result):
     return None if result is None else {str(key): float(value) for key, value in result.items()}
 
 
-def add_losses(total, losses):
-    """Running per-epoch sum of a batch's loss (a float, or a tuple of parts), as RecBole reports it."""
-    values = tuple(part.item() for part in losses) if isinstance(losses, tuple) else losses.item()
+def add_losses(total, losses, on_host=True):
+    """Running per-epoch sum of a batch's loss (a float, or a tuple of parts), as RecBole reports it. Off the
+    host (a GPU) the sums stay float64 device tensors, read once by :func:`host_losses`."""
+    if on_host:
+        values = tuple(part.item() for part in losses) if isinstance(losses, tuple) else losses.item()
+    else:
+        values = tuple(p.detach().double() for p in losses) if isinstance(losses, tuple) else losses.detach().double()
     if total is None:
         return values
     return tuple(map(sum, zip(total, values))) if isinstance(values, tuple) else total + values
+
+
+def host_losses(total):
+    """``add_losses``' sums as floats."""
+    if isinstance(total, tuple):
+        return tuple(float(part) for part in total)
+    return float(total) if torch.is_tensor(total) else total
 
 
 def _is_bias(parameter_name):

@@ -98,3 +98,43 @@ def test_select_defaults_applies_extra_keys_and_ranks_the_variants(tmp_path):
     assert len(stored) == 2 and all(key.endswith(json.dumps(small, sort_keys=True)) for key in stored)
     bad = subprocess.run(cmd[:2] + ["--variants=defaults_xavier"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown 'defaults_xavier' (did you mean" in bad.stderr
+
+
+def test_ranking_trains_every_method_on_every_seed_and_reports_errors(tmp_path):
+    small = {"sim_users": 40, "sim_items": 80, "sim_rows_per_user": 20, "sim_creators": 8, "sim_like_bias": -2.0,
+             "expert_hidden_size": [8], "mlp_hidden_size": [8]}
+    out = tmp_path / "ranking.md"
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "ranking.py"), "--methods=DCRMoE,NFMWA",
+           "--settings=x_causes_a", "--seeds=1,2", "--workers=2", "--epochs=1", f"--data_root={tmp_path / 'data'}",
+           f"--out={out}", "--extra=" + json.dumps(small)]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stored = json.loads((tmp_path / "ranking.md.json").read_text())
+    assert sorted(stored) == ["DCRMoE|x_causes_a|1", "DCRMoE|x_causes_a|2", "NFMWA|x_causes_a|1", "NFMWA|x_causes_a|2"]
+    # each seed drew its own dataset
+    assert (tmp_path / "data" / "sim_x_causes_a_3001").is_dir() and (tmp_path / "data" / "sim_x_causes_a_3002").is_dir()
+    report = out.read_text()
+    assert "## Summary" in report and "X → A (Fig. 3b)" in report and " ± " in report
+    bad = subprocess.run(cmd[:2] + ["--methods=DCRMOE"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown 'DCRMOE' (did you mean DCRMoE" in bad.stderr
+
+
+def test_ranking_report_means_errors_ranks_and_paired_gaps(tmp_path):
+    def run(ndcg, capped, map_):
+        return {"valid": 0.0, "test": {"ndcg@10": ndcg, "cappedrecall@10": capped, "map@10": map_}}
+
+    store = {"DCRMoE|hidden_z|1": run(0.30, 0.50, 0.20), "DCRMoE|hidden_z|2": run(0.34, 0.50, 0.20),
+             "CR|hidden_z|1": run(0.33, 0.40, 0.25), "CR|hidden_z|2": run(0.35, 0.40, 0.25),
+             "NFMWA|hidden_z|1": run(0.20, 0.40, 0.20), "NFMWA|hidden_z|2": run(0.22, 0.40, 0.20)}
+    out = tmp_path / "ranking.md"
+    (tmp_path / "ranking.md.json").write_text(json.dumps(store))
+    done = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "ranking.py"), "--reuse",
+                           "--methods=DCRMoE,CR,NFMWA", "--settings=hidden_z", "--seeds=1,2", f"--out={out}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    # CR first (0.34 ± 0.01); DCRMoE 0.32 ± 0.02, second; paired gaps -0.03 and -0.01: -0.02 ± 0.01, not within
+    assert "| 1 | CR | 0.3400 ± 0.0100 |" in text and "| 2 | **DCRMoE** | 0.3200 ± 0.0200 |" in text
+    assert "| 2 of 3 | CR | -0.0200 ± 0.0100 | **no** | yes |" in text
+    # RI over CR: mean of (0.32-0.34)/0.34, (0.5-0.4)/0.4, (0.2-0.25)/0.25 = (-5.88% + 25% - 20%) / 3
+    assert "| +25.0% |" not in text and "-0.3%" in text

@@ -50,6 +50,11 @@ class DCRTrainDataLoader:
     of each global batch of ``train_batch_size`` rows; ``global_batch_rows`` is the size of the batch
     the current share belongs to, which the trainer uses to weight the rank's loss. (A last batch with
     fewer rows than ranks joins the one before it, the only way W processes may differ from one.)
+
+    On a GPU (``to(device)``, called by the trainer) the joined rows stay on the device and each batch
+    is gathered there: an epoch's permutation is drawn with the same seeded generator on the CPU and
+    copied once, so the batches are the CPU's, row for row, with no per-batch host work. The same
+    code runs on a CPU, where ``to`` changes nothing.
     """
 
     def __init__(self, config, dataset, shuffle=True):
@@ -66,7 +71,16 @@ class DCRTrainDataLoader:
         self.rank = int(config["local_rank"] + config["offset"]) if distributed else 0
         self.global_batch_rows = 0
         self._rows = joined_rows(dataset)
+        self.device = torch.device("cpu")
         self.sampler = self  # RecBole's trainer calls train_data.sampler.set_epoch under DDP
+
+    def to(self, device):
+        """Keep the joined training rows on ``device``, where every batch is then gathered."""
+        device = torch.device(device)
+        if device != self.device:
+            self._rows = self._rows.to(device)
+            self.device = device
+        return self
 
     def set_epoch(self, epoch):
         """Nothing to do: every rank's generator advances in lockstep, one permutation per epoch."""
@@ -105,11 +119,20 @@ class DCRTrainDataLoader:
         torch.randperm(n, generator=self.generator)
         return order
 
-    def __iter__(self):
-        for batch in self._global_batches(self._epoch_order()):
+    def index_batches(self):
+        """This epoch's batches as row indices on the loader's device (this rank's share of each)."""
+        order = self._epoch_order().to(self.device)
+        for batch in self._global_batches(order):
             self.global_batch_rows = len(batch)
-            share = batch.tensor_split(self.world_size)[self.rank] if self.world_size > 1 else batch
-            yield self.transform(self._dataset, gather_rows(self._rows, share))
+            yield batch.tensor_split(self.world_size)[self.rank] if self.world_size > 1 else batch
+
+    def batch(self, index):
+        """The training batch of rows ``index`` (a tensor on the loader's device)."""
+        return self.transform(self._dataset, gather_rows(self._rows, index))
+
+    def __iter__(self):
+        for index in self.index_batches():
+            yield self.batch(index)
 
 
 class UserRankingEvalDataLoader:
@@ -150,6 +173,18 @@ class UserRankingEvalDataLoader:
         # Fast path: the item/user features are joined once, and a batch is one tensor gather per field
         # (RecBole's ``dataset[rows]`` indexes the table and joins the features anew for every batch).
         self._rows = joined_rows(dataset) if config["fast_data"] else None
+        self.device = torch.device("cpu")
+
+    def to(self, device):
+        """Keep the joined rows and every batch's indices on ``device`` (fast_data), gathered there."""
+        device = torch.device(device)
+        if device == self.device or self._rows is None:
+            return self
+        self._rows = self._rows.to(device)
+        self._batches = [tuple(part.to(device) if torch.is_tensor(part) else part for part in batch)
+                         for batch in self._batches]
+        self.device = device
+        return self
 
     @staticmethod
     def _make_batch(user_slots, starts, counts, rows_by_user, relevance):
@@ -166,6 +201,7 @@ class UserRankingEvalDataLoader:
             torch.from_numpy(row_user[positive]),
             torch.from_numpy(row_col[positive]),
             int(lengths.max()),
+            len(user_slots),
         )
 
     def _own_batches(self):
@@ -183,9 +219,9 @@ class UserRankingEvalDataLoader:
         return True
 
     def __iter__(self):
-        for rows, row_user, row_col, positive_u, positive_i, longest in self._own_batches():
+        for rows, row_user, row_col, positive_u, positive_i, longest, users in self._own_batches():
             interaction = self._dataset[rows] if self._rows is None else gather_rows(self._rows, rows)
-            shape = (int(row_user[-1]) + 1, max(longest, self.min_width))
+            shape = (users, max(longest, self.min_width))
             yield interaction, row_user, row_col, positive_u, positive_i, shape
 
 

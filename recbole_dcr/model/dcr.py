@@ -13,6 +13,7 @@ from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import InputType, ModelType
 
 from recbole_dcr import registry
+from recbole_dcr.compat import offsets_on_device
 from recbole_dcr.model.adjustment import INFERENCES, BackdoorAdjusted, check_inference, check_nwgm_possible
 from recbole_dcr.model.layers import ConfounderPlumbing, _DatasetWithoutFields
 
@@ -29,7 +30,7 @@ class DCR(BackdoorAdjusted, ConfounderPlumbing, AbstractRecommender):
         self.inference = check_inference(config["inference"], INFERENCES, type(self).__name__)
         # several confounders enter the base model as their joint field only
         base_class = registry.get_model(config["base_model"])
-        self.base = base_class(config, _DatasetWithoutFields(dataset, dataset.confounder_parts))
+        self.base = offsets_on_device(base_class(config, _DatasetWithoutFields(dataset, dataset.confounder_parts)))
         self._init_confounder(config, dataset)
         if self.inference == "nwgm":
             check_nwgm_possible(self.base, self.CONFOUNDER)

@@ -20,6 +20,7 @@ AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inferen
 import torch
 from torch import nn
 
+from recbole_dcr.compat import offsets_on_device
 from recbole_dcr.model.adjustment import CONTENT_AWARE, backdoor_sum, check_inference, content_aware_weights
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.experts import make_experts
@@ -47,6 +48,7 @@ class DCRMoE(ConfounderAwareRecommender):
             without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER, *dataset.confounder_parts])
             self.backbone = make_backbone(config["backbone"], config, without_confounder)
             self.backbone.share_feature_tables(self)
+            offsets_on_device(self.backbone)
         matching_size = self.mlp_input_size(self.embedding_size if self.backbone is None else self.backbone.output_size)
         sharing = config["expert_sharing"]
         self.factored = bool(dataset.confounder_parts) and config["confounder_experts"] == "factored"

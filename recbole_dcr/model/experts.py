@@ -217,7 +217,9 @@ class ValueHeads(nn.Module):
     def forward(self, h, index=None):
         if index is None:
             return torch.addmm(self.bias, h, self.weight.T)
-        return torch.einsum("bn,bn->b", h, self.weight[index]) + self.bias[index]
+        # lookups as embeddings: their backward adds rows without sorting (no host sync on a GPU)
+        # (an einsum here runs as B tiny matrix products on a CPU)
+        return (h * F.embedding(index, self.weight)).sum(dim=1) + F.embedding(index, self.bias[:, None])[:, 0]
 
 
 class SharedTrunkHeads(ExpertBlock):
@@ -303,7 +305,7 @@ class ConditionedMLP(ExpertBlock):
 
     def forward(self, m, index=None):
         if index is not None:
-            return self.mlp(m, first_bias=self.value.bias[index])[:, 0]
+            return self.mlp(m, first_bias=F.embedding(index, self.value.bias))[:, 0]
         if torch.is_grad_enabled() or m.is_cuda:
             return self._all_values(m)
         widest = max(w.shape[-1] for w in self.mlp.weights)

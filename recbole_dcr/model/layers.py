@@ -11,6 +11,7 @@ from recbole.model.layers import BaseFactorizationMachine
 from torch import nn
 from torch.nn.init import constant_, normal_, xavier_normal_
 
+from recbole_dcr.compat import offsets_on_device
 from recbole_dcr.model.experts import ExpertBlock
 
 
@@ -72,6 +73,7 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
         if self.loss_reduction not in ("sum", "mean"):
             raise ValueError(f"loss_reduction must be 'sum' (the paper's eq. 3) or 'mean', got {self.loss_reduction!r}")
         self.loss = nn.BCEWithLogitsLoss(reduction=self.loss_reduction)
+        offsets_on_device(self)  # no host-to-device copy per embedding lookup (a GPU step runs unbroken)
 
     def mlp_input_size(self, matching_size):
         """Width of what the MLP experts read: m, and the first-order logit when it is an input."""

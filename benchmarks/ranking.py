@@ -1,0 +1,167 @@
+"""Which model should a user pick? Every method of Table 2, each simulator setting, several seeds, with errors.
+
+    python benchmarks/ranking.py [--methods DCRMoE,DCRNFM,...] [--settings hidden_z,...] [--seeds 1,2,3]
+        [--workers 2] [--epochs 50] [--out results/ranking.md]
+
+Every method runs with its yaml defaults and early stopping on validation NDCG@10 (patience
+``stopping_step``, 10), at most ``--epochs`` epochs, and is tested at its best validation epoch. Seed i
+draws a dataset of its own (``sim_seed`` 3000 + i: data that no default was chosen on; the selection of
+``select_defaults.py`` uses ``sim_seed`` 2022) and trains with seed 2019 + i. Runs go to ``--workers``
+processes (one torch thread each); finished runs are kept in ``<out>.json``.
+
+The report gives, per setting, each method's test mean ± standard error over the seeds, its rank by
+mean NDCG@10, DCR-MoE's paired gap to the first (per-seed differences, same data and seed) with its
+standard error, and DCR-MoE's RI (the paper's: mean relative gain over CappedRecall, MAP and NDCG at 10).
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+
+from recbole_dcr.registry import did_you_mean
+from recbole_dcr.research.reports import machine_line, mean_relative_improvement, table, write_markdown
+from simulated_runs import MEANING, SETTINGS, prepare_datasets, run_jobs, setting_config  # benchmarks/ is on the path
+
+# method name -> (model, config keys on top of its yaml defaults)
+METHODS = {
+    "DCRMoE": ("DCRMoE", {}),
+    "DCRMoE-paper": ("DCRMoE", {"expert_sharing": "separate"}),  # the paper's separate experts
+    "DCRNFM": ("DCRNFM", {}),
+    "NWGMDCR": ("NWGMDCR", {}),
+    "NFMWA": ("NFMWA", {}),
+    "NFMWOA": ("NFMWOA", {}),
+    "IPW": ("IPW", {}),
+    "FairGo": ("FairGo", {}),
+    "CR": ("CR", {}),
+}
+FLAGSHIP = "DCRMoE"
+METRICS = ("ndcg@10", "cappedrecall@10", "map@10")
+DATA_SEED_BASE, TRAIN_SEED_BASE = 3000, 2019
+
+
+def mean_se(values):
+    """(mean, standard error of the mean); the error is NaN for one value."""
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan"))
+
+
+def summarise(results, methods, seeds, setting):
+    """Per method: mean ± SE of each metric, and the per-seed NDCG@10 (for paired gaps), on one setting."""
+    summary = {}
+    for method in methods:
+        runs = [results.get(run_key(method, setting, seed)) for seed in seeds]
+        runs = [run["test"] for run in runs if run is not None]
+        if runs:
+            summary[method] = {"n": len(runs), "per_seed": [r["ndcg@10"] for r in runs],
+                               **{m: mean_se([r[m] for r in runs]) for m in METRICS}}
+    return summary
+
+
+def paired_gap(ours, theirs):
+    """Mean and SE of the per-seed difference ours − theirs (the seeds' data and training are the same)."""
+    return mean_se([a - b for a, b in zip(ours, theirs)])
+
+
+def setting_lines(setting, summary):
+    ranked = sorted(summary, key=lambda method: -summary[method]["ndcg@10"][0])
+    first = ranked[0]
+    flagship = summary.get(FLAGSHIP)
+    lines = [f"### {MEANING[setting]} (`{setting}`)", ""]
+    rows = []
+    for rank, method in enumerate(ranked, 1):
+        cells = [f"{summary[method][m][0]:.4f} ± {summary[method][m][1]:.4f}" for m in METRICS]
+        ri = "-"
+        if flagship and method != FLAGSHIP:
+            means = {m: summary[FLAGSHIP][m][0] for m in METRICS}
+            theirs = {m: summary[method][m][0] for m in METRICS}
+            ri = f"{mean_relative_improvement(means, theirs, 10):+.1%}"
+        rows.append([rank, f"**{method}**" if method == FLAGSHIP else method, *cells, ri, summary[method]["n"]])
+    lines += table(["rank", "method", "NDCG@10", "CappedRecall@10", "MAP@10", f"RI of {FLAGSHIP}", "seeds"], rows)
+    if flagship:
+        gap, se = paired_gap(flagship["per_seed"], summary[first]["per_seed"]) if first != FLAGSHIP else (0.0, 0.0)
+        lines += ["", f"{FLAGSHIP}: rank {ranked.index(FLAGSHIP) + 1} of {len(ranked)}; NDCG@10 gap to the first "
+                      f"({first}) {gap:+.4f} ± {se:.4f} (paired over seeds)."]
+    return lines + [""], ranked, first
+
+
+def verdict(summary, ranked, first):
+    """(rank, first, gap, SE, within one SE of first?, above NFMWA?) of the flagship on one setting."""
+    flagship = summary[FLAGSHIP]
+    gap, se = paired_gap(flagship["per_seed"], summary[first]["per_seed"]) if first != FLAGSHIP else (0.0, 0.0)
+    above_nfmwa = "NFMWA" not in summary or flagship["ndcg@10"][0] > summary["NFMWA"]["ndcg@10"][0]
+    return ranked.index(FLAGSHIP) + 1, first, gap, se, first == FLAGSHIP or -gap <= se, above_nfmwa
+
+
+def report(results, args):
+    lines = ["# Which model to pick: every method, every simulator setting, several seeds", "",
+             f"Command: `python {' '.join(sys.argv)}`", "", machine_line(1) + f" {args.workers} runs at a time.", "",
+             f"Each method at its yaml defaults (`{FLAGSHIP}-paper`: `expert_sharing: separate`, the paper's experts), "
+             f"early stopping on validation NDCG@10 (patience 10, at most {args.epochs} epochs), tested at its best "
+             f"validation epoch. Seeds {', '.join(map(str, args.seeds))}: seed i draws its own dataset (`sim_seed` "
+             f"{DATA_SEED_BASE} + i, data no default was chosen on) and trains with seed {TRAIN_SEED_BASE} + i. Test "
+             "figures: mean ± standard error over the seeds. RI: the paper's, the mean relative gain of "
+             f"{FLAGSHIP} over CappedRecall@10, MAP@10 and NDCG@10.", ""]
+    summary_rows, sections = [], []
+    for setting in args.settings:
+        summary = summarise(results, args.methods, args.seeds, setting)
+        if not summary:
+            continue
+        section, ranked, first = setting_lines(setting, summary)
+        sections += section
+        if FLAGSHIP in summary:
+            rank, first, gap, se, within, above = verdict(summary, ranked, first)
+            summary_rows.append([MEANING[setting], f"{rank} of {len(ranked)}", first, f"{gap:+.4f} ± {se:.4f}",
+                                 "yes" if within else "**no**", "yes" if above else "**no**"])
+    if summary_rows:
+        lines += ["## Summary", ""]
+        lines += table(["setting", f"rank of {FLAGSHIP}", "first", "NDCG@10 gap to the first (paired)",
+                        "first or within one SE", "above NFMWA"], summary_rows)
+        lines.append("")
+    lines += ["## Per setting", ""] + sections
+    write_markdown(args.out, lines)
+    print("\n".join(lines))
+
+
+def run_key(method, setting, seed):
+    return f"{method}|{setting}|{seed}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"from {', '.join(METHODS)}")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"from {', '.join(SETTINGS)}")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--data_root", default="dataset")
+    parser.add_argument("--extra", default="{}", help="JSON of config keys for every run (e.g. a smaller simulator)")
+    parser.add_argument("--reuse", action="store_true", help="only re-write the report from the stored runs")
+    parser.add_argument("--out", default="results/ranking.md")
+    args = parser.parse_args()
+    args.methods, args.settings = args.methods.split(","), args.settings.split(",")
+    for flag, names, known in (("--methods", args.methods, METHODS), ("--settings", args.settings, SETTINGS)):
+        for name in names:
+            if name not in known:
+                parser.error(f"{flag}: unknown {name!r}{did_you_mean(name, known)}; choose from {', '.join(known)}")
+    try:
+        args.seeds, args.extra = [int(s) for s in args.seeds.split(",")], json.loads(args.extra)
+    except ValueError as error:
+        parser.error(f"--seeds takes integers and --extra JSON ({error})")
+    data = {(s, seed): setting_config(s, args.data_root, args.extra, sim_seed=DATA_SEED_BASE + seed)
+            for s in args.settings for seed in args.seeds}
+    jobs = [(run_key(method, s, seed), METHODS[method][0],
+             {**data[s, seed], **METHODS[method][1], "seed": TRAIN_SEED_BASE + seed, "epochs": args.epochs})
+            for seed in args.seeds for s in args.settings for method in args.methods]
+    store = args.out + ".json"
+    if args.reuse:
+        results = json.load(open(store, encoding="utf-8"))
+    else:
+        prepare_datasets(data.values())
+        results = run_jobs(jobs, store, args.workers)
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
