@@ -53,6 +53,7 @@ VARIANTS = {
     "sharing_conditioned": {"expert_sharing": "conditioned"},
     "sharing_pull_0.1": {"expert_sharing": "pull", "expert_pull": 0.1},
     "sharing_pull_1": {"expert_sharing": "pull", "expert_pull": 1.0},
+    "sharing_embedded": {"expert_sharing": "embedded"},
 }
 
 

@@ -8,6 +8,7 @@ from recbole_dcr.data import create_dataset, data_preparation
 from recbole_dcr.model.experts import (
     EXPERT_SHARING,
     ConditionedMLP,
+    EmbeddedValueMLP,
     ExpertMLPs,
     SharedTrunkHeads,
     SharedWithResidual,
@@ -21,7 +22,14 @@ BLOCKS = {
     "heads": lambda: SharedTrunkHeads(4, 8, [16, 8]),
     "residual": lambda: SharedWithResidual(4, 8, [16, 8], [4], residual_weight_decay=0.5),
     "conditioned": lambda: ConditionedMLP(4, 8, [16, 8]),
+    "embedded": lambda: EmbeddedValueMLP(4, 8, 8, [16, 8]),
 }
+FIELD_SUM = torch.randn(300, 8)
+
+
+def _call(block, m, index=None):
+    context = {"field_sum": FIELD_SUM[: len(m)]} if getattr(block, "needs_field_sum", False) else {}
+    return block(m, index, **context)
 
 
 def _perturbed(block):
@@ -36,11 +44,11 @@ def _perturbed(block):
 def test_own_value_equals_that_column_of_every_value(sharing):
     block = _perturbed(BLOCKS[sharing]())
     m, index = torch.randn(300, 8), torch.randint(0, 4, (300,))
-    every = block(m)
+    every = _call(block, m)
     assert every.shape == (300, 4)
-    torch.testing.assert_close(block(m, index), every[torch.arange(300), index], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(_call(block, m, index), every[torch.arange(300), index], rtol=1e-5, atol=1e-6)
     with torch.no_grad():  # inference slices (a CPU) equal the training pass
-        torch.testing.assert_close(block(m), every.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(_call(block, m), every.detach(), rtol=1e-5, atol=1e-6)
     assert not torch.allclose(every[:, 0], every[:, 1])  # the values really differ
 
 
@@ -52,14 +60,16 @@ def _per_value_only_and_shared(block, sharing):
         return [block.heads.weight, block.heads.bias], list(block.trunk.weights)
     if sharing == "residual":
         return list(block.residual.weights), list(block.shared.weights)
+    if sharing == "embedded":
+        return [block.value_embedding.weight, block.value_weight.weight], list(block.mlp.weights)
     return [block.value.bias], list(block.mlp.weights)
 
 
-@pytest.mark.parametrize("sharing", ["separate", "heads", "residual", "conditioned"])
+@pytest.mark.parametrize("sharing", ["separate", "heads", "residual", "conditioned", "embedded"])
 def test_a_row_trains_what_its_own_value_uses(sharing):
     """Rows of value 1 only: no gradient reaches what only other values use; shared parts do get one."""
     block = _perturbed(BLOCKS[sharing]())
-    block(torch.randn(50, 8), torch.ones(50, dtype=torch.long)).sum().backward()
+    _call(block, torch.randn(50, 8), torch.ones(50, dtype=torch.long)).sum().backward()
     per_value, shared = _per_value_only_and_shared(block, sharing)
     for parameter in per_value:
         grad = parameter.grad.reshape(len(parameter), -1).norm(dim=1)
@@ -82,10 +92,17 @@ def test_pull_and_residual_penalties():
 
 
 def test_inference_cost_per_candidate_is_not_above_separate_experts():
-    """Table 4 of issue #22: a sharing design costs no more multiply-adds per candidate than separate."""
-    separate = BLOCKS["separate"]().multiply_adds(all_values=True)
-    for sharing in EXPERT_SHARING:
-        assert BLOCKS[sharing]().multiply_adds(all_values=True) <= separate, sharing
+    """Table 4 of issue #22: a sharing design costs no more multiply-adds per candidate than separate, but for
+    embedded's e_a ⊙ s (embedding_size per value: 0.04% of the paper's expert sizes)."""
+    separate = ExpertMLPs(6, 16, [256, 128]).multiply_adds(all_values=True)
+    blocks = {"separate": ExpertMLPs(6, 16, [256, 128]), "pull": ExpertMLPs(6, 16, [256, 128], pull=1.0),
+              "heads": SharedTrunkHeads(6, 16, [256, 128]), "residual": SharedWithResidual(6, 16, [256, 128], [32]),
+              "conditioned": ConditionedMLP(6, 16, [256, 128]), "embedded": EmbeddedValueMLP(6, 16, 16, [256, 128])}
+    assert set(blocks) == set(EXPERT_SHARING)
+    for sharing, block in blocks.items():
+        extra = 6 * 16 if sharing == "embedded" else 0
+        assert block.multiply_adds(all_values=True) <= separate + extra, sharing
+    assert blocks["heads"].multiply_adds(all_values=True) < separate / 5  # the trunk runs once per candidate
 
 
 def _model(tiny_dataset, tmp_path, **overrides):
@@ -129,3 +146,21 @@ def test_penalty_enters_the_training_loss(tiny_dataset, tmp_path):
 def test_unknown_sharing_names_the_choices(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match=r"expert_sharing must be one of .*did you mean heads"):
         _model(tiny_dataset, tmp_path, expert_sharing="head")
+
+
+def test_embedded_value_enters_the_bi_interaction_as_one_more_field(tiny_dataset, tmp_path):
+    """m + e_a ⊙ Σ_j e_j is NFM's bi-interaction pooling with A's embedding among the fields."""
+    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing="embedded")
+    with torch.no_grad():
+        model.experts.value_embedding.weight.normal_()
+        embeddings = model.concat_embed_input_fields(batch)
+        index = model.confounder_index(batch)
+        with_a = torch.cat([embeddings, model.experts.value_embedding(index).unsqueeze(1)], dim=1)
+        pooled = 0.5 * (with_a.sum(1) ** 2 - (with_a ** 2).sum(1))
+        shifted = model.experts._shift(model.matching(batch), model.experts.value_embedding(index), embeddings.sum(1))
+    torch.testing.assert_close(shifted, pooled, rtol=1e-4, atol=1e-6)
+
+
+def test_embedded_needs_the_nfm_backbone(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="expert_sharing: embedded .* needs backbone: NFM"):
+        _model(tiny_dataset, tmp_path, expert_sharing="embedded", backbone="FM")

@@ -52,6 +52,9 @@ class DCRMoE(ConfounderAwareRecommender):
         matching_size = self.mlp_input_size(self.embedding_size if self.backbone is None else self.backbone.output_size)
         sharing = config["expert_sharing"]
         self.factored = bool(dataset.confounder_parts) and config["confounder_experts"] == "factored"
+        if sharing == "embedded" and (self.backbone is not None or self.factored):
+            raise ValueError("expert_sharing: embedded puts A into the NFM backbone's bi-interaction: it needs "
+                             "backbone: NFM and confounder_experts: joint; choose another expert_sharing")
         if self.factored:
             # one expert set per confounder; f(u,x,a1,a2) = σ(e1_a1(m) + e2_a2(m) + first order)
             self.register_buffer("part_index", dataset.confounder_part_index())
@@ -61,6 +64,7 @@ class DCRMoE(ConfounderAwareRecommender):
             )
         else:
             self.experts = make_experts(sharing, self.num_confounder_values, matching_size, config)
+        self.needs_field_sum = not self.factored and getattr(self.experts, "needs_field_sum", False)
         # an extra loss term (expert_pull, residual_weight_decay) is a sum over weights, like L2: with
         # several processes each adds it, so each adds its share
         self.penalty_share = 1.0 / max(1, int(config["world_size"] or 1)) if not config["single_spec"] else 1.0
@@ -71,26 +75,34 @@ class DCRMoE(ConfounderAwareRecommender):
             return super().matching(interaction, embeddings)
         return self.backbone(interaction)
 
+    def value_input(self, interaction):
+        """(what the experts read, what is added to their logit, the expert block's other inputs): for
+        ``embedded`` experts, the sum s of the backbone's field embeddings."""
+        if not self.needs_field_sum:
+            return (*self.expert_input(interaction), {})
+        embeddings = self.concat_embed_input_fields(interaction)
+        return (*self.expert_input(interaction, embeddings), {"field_sum": embeddings.sum(dim=1)})
+
     def forward(self, interaction):
         """Logit of f(u, x, a) with each row's observed a."""
-        h, added = self.expert_input(interaction)
+        h, added, context = self.value_input(interaction)
         if self.factored:
             parts = self.part_index[self.confounder_index(interaction)]
             expert_logit = sum(e(h, parts[:, i]) for i, e in enumerate(self.part_experts))
         else:
-            expert_logit = self.experts(h, self.confounder_index(interaction))
+            expert_logit = self.experts(h, self.confounder_index(interaction), **context)
         return expert_logit + added
 
-    def expert_logits(self, h):
+    def expert_logits(self, h, **context):
         """Expert logit of every (joint) confounder value: [batch, K]."""
         if not self.factored:
-            return self.experts(h)
+            return self.experts(h, **context)
         return sum(e(h)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""
-        h, added = self.expert_input(interaction)
-        return torch.sigmoid(self.expert_logits(h) + added.unsqueeze(-1))
+        h, added, context = self.value_input(interaction)
+        return torch.sigmoid(self.expert_logits(h, **context) + added.unsqueeze(-1))
 
     def calculate_loss(self, interaction):
         loss = super().calculate_loss(interaction)

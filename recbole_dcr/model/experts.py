@@ -10,7 +10,10 @@ sec. 3.3 (one expert per value of A).  ``expert_sharing`` says how much the K ex
   weights carry an extra L2 term (``residual_weight_decay``);
 * ``pull`` — the paper's experts plus an L2 term pulling each expert's weights toward the experts' mean
   (``expert_pull``);
-* ``conditioned`` — one MLP whose first layer has a bias per value: A as an input of the MLP.
+* ``conditioned`` — one MLP whose first layer has a bias per value: A as an input of the MLP;
+* ``embedded`` — A as one more embedded field of the NFM backbone, one MLP for every value: the
+  bi-interaction with A = a is m + e_a ⊙ Σ_j e_j, so the backbone still runs once per candidate and
+  only the MLP runs once per value (NFM backbone only).
 
 Every block maps ``h`` [batch, n] to the logits of every value [batch, K] (``block(h)``) or of each
 row's own value [batch] (``block(h, index)``; gradients reach only what that value uses), and gives
@@ -24,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-EXPERT_SHARING = ("separate", "heads", "residual", "pull", "conditioned")
+EXPERT_SHARING = ("separate", "heads", "residual", "pull", "conditioned", "embedded")
 INITS = ("xavier_normal", "uniform")
 
 
@@ -320,6 +323,48 @@ class ConditionedMLP(ExpertBlock):
         return first + (self.mlp.multiply_adds() - first) * (self.num_experts if all_values else 1)
 
 
+class EmbeddedValueMLP(ExpertBlock):
+    """``expert_sharing: embedded``: each value a has an embedding e_a and a first-order weight w_a, as any
+    field of the NFM backbone; f_a = MLP(m + e_a ⊙ s) + w_a, where m is the bi-interaction of the other
+    fields and s their embeddings' sum (the bi-interaction with a added is m + e_a ⊙ s). The MLP is shared.
+
+    It reads ``field_sum`` (s) besides m: ``block(h, index, field_sum=s)``.
+    """
+
+    needs_field_sum = True
+
+    def __init__(self, num_values, embedding_size, input_size, hidden_sizes, dropout_prob=0.0, init="xavier_normal"):
+        super().__init__()
+        self.num_experts, self.embedding_size = num_values, embedding_size
+        self.mlp = MLP(input_size, hidden_sizes, output_size=1, dropout_prob=dropout_prob, init=init)
+        # nn.Embedding, so that they are initialised, regularised (embedding_weight_decay) and made sparse
+        # (sparse_embeddings) as the backbone's own field embeddings and first-order weights are
+        self.value_embedding = nn.Embedding(num_values, embedding_size)
+        self.value_weight = nn.Embedding(num_values, 1)
+
+    def reset_parameters(self, init="xavier_normal"):
+        self.mlp.reset_parameters(init)
+
+    def _shift(self, h, value_embedding, field_sum):
+        shift = value_embedding * field_sum  # e_a ⊙ s, added to m (the last embedding_size columns of h)
+        return h + F.pad(shift, (h.shape[-1] - self.embedding_size, 0)) if h.shape[-1] > self.embedding_size else h + shift
+
+    def forward(self, h, index=None, field_sum=None):
+        if index is not None:
+            shifted = self._shift(h, self.value_embedding(index), field_sum)
+            return self.mlp(shifted)[:, 0] + self.value_weight(index)[:, 0]
+        shifted = self._shift(h.unsqueeze(1), self.value_embedding.weight, field_sum.unsqueeze(1))  # [batch, K, n]
+        if torch.is_grad_enabled() or h.is_cuda:
+            return self.mlp(shifted)[..., 0] + self.value_weight.weight[:, 0]
+        widest = max(w.shape[-1] for w in self.mlp.weights)
+        logits = in_cache_sized_slices(lambda part: self.mlp(part)[..., 0], shifted, self.num_experts * widest,
+                                       self.num_experts)
+        return logits + self.value_weight.weight[:, 0]
+
+    def multiply_adds(self, all_values):
+        return (self.mlp.multiply_adds() + self.embedding_size) * (self.num_experts if all_values else 1)
+
+
 def make_experts(sharing, num_values, input_size, config):
     """The expert block ``expert_sharing`` names, sized and regularised from ``config``. Its weights are
     drawn as ``xavier_normal``; the model's init then redraws them as ``mlp_init`` says (as it always has,
@@ -337,6 +382,8 @@ def make_experts(sharing, num_values, input_size, config):
                                   init, config["residual_weight_decay"])
     if sharing == "conditioned":
         return ConditionedMLP(num_values, input_size, hidden, dropout, init)
+    if sharing == "embedded":
+        return EmbeddedValueMLP(num_values, config["embedding_size"], input_size, hidden, dropout, init)
     from recbole_dcr.registry import did_you_mean
 
     raise ValueError(f"expert_sharing must be one of {', '.join(EXPERT_SHARING)}; got {sharing!r}"
