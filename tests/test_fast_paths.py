@@ -83,6 +83,29 @@ def test_fast_data_gives_the_metrics_of_recboles_loaders(tiny_dataset, tmp_path,
     assert results[0]["test_result"] == results[1]["test_result"]
 
 
+def test_device_path_batches_are_recboles_batches_row_for_row(tiny_dataset, tmp_path):
+    """The loader's device path (index batches on its device, then one gather per field) is the code a GPU runs;
+    here it runs on the CPU and gives the batches of RecBole's TrainDataLoader for the same seed."""
+    from recbole_dcr.data import data_preparation
+
+    data_path, _, _ = tiny_dataset
+    loaders = {}
+    for fast in (True, False):
+        config = Config(model="DCRMoE", dataset="tiny", config_dict=tiny_config_dict(
+            data_path, tmp_path, fast_data=fast, train_batch_size=16))
+        loaders[fast] = data_preparation(config, create_dataset(config))[0]
+    ours = loaders[True].to("cpu")
+    for epoch in range(2):  # the second epoch's permutation too
+        theirs = list(loaders[False])
+        index_batches = list(ours.index_batches())
+        assert len(index_batches) == len(theirs) == len(ours)
+        for index, batch in zip(index_batches, theirs):
+            gathered = ours.batch(index)
+            assert set(gathered.columns) == set(batch.columns)
+            for field in batch.columns:
+                assert torch.equal(gathered[field], batch[field]), (epoch, field)
+
+
 def test_fast_data_refuses_recboles_loaders_in_a_data_parallel_run(tiny_dataset, tmp_path):
     from recbole_dcr.data import data_preparation
 
