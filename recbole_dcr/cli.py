@@ -206,11 +206,12 @@ def main(argv=None):
     if not_overrides:
         parser.error(f"unrecognized arguments: {' '.join(not_overrides)} (config overrides look like --key=value)")
     quiet_known_warnings()
+    from recbole_dcr.config import ConfigError
     from recbole_dcr.data.dataset import DatasetError
     from recbole_dcr.registry import UnknownModelError
 
     try:
         return HANDLERS[args.command](_split_files(args), rest)
-    except (UnknownModelError, DatasetError) as error:
+    except (UnknownModelError, DatasetError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
