@@ -24,8 +24,13 @@ autodoc_mock_imports = []
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "none"
+autodoc_inherit_docstrings = False  # torch's and RecBole's docstrings of the methods we override are theirs, not ours
 # RecBole's classes are documented on RecBole's site; a reference to one is not a broken link here.
 nitpick_ignore_regex = [(r"py:.*", r"(recbole|torch|numpy|pandas|np|pd)\..*")]
+
+# The reports under results/ are written by scripts (a title, then "###" tables, say); their heading levels
+# are theirs, so a skipped level there is not an error of these pages.
+suppress_warnings = ["myst.header"]
 
 html_theme = "sphinx_rtd_theme"
 html_title = f"recbole-dcr {release}"
