@@ -10,6 +10,9 @@ with open("README.md", encoding="utf-8") as readme:
 with open("recbole_dcr/version.py", encoding="utf-8") as version_file:
     version = re.search(r'__version__ = "([^"]+)"', version_file.read()).group(1)
 
+# The docs site (docs/, built strictly by tests/test_docs.py); upper bounds because new releases add warnings.
+DOCS = ["sphinx>=8.1,<9.1", "myst-parser>=4,<6", "sphinx-rtd-theme>=3,<4"]
+
 setup(
     name="recbole-dcr",
     version=version,
@@ -33,9 +36,11 @@ setup(
     ],
     extras_require={
         # Ray itself comes with recbole (ray<=2.6.3); Tune needs pyarrow, and pyarrow >= 19 needs numpy 2.
-        "test": ["pytest", "hypothesis", "hyperopt==0.2.5", "pyarrow<19", "matplotlib>=3.7,<3.11"],
-        "analysis": ["matplotlib>=3.7,<3.11"],  # PNG plots of run_dcr_analysis.py
+        # The tests build the docs strictly and the package itself, so they need the docs and build tools.
+        "test": ["pytest", "hypothesis", "hyperopt==0.2.5", "pyarrow<19", "matplotlib>=3.7,<3.11", *DOCS, "build"],
+        "analysis": ["matplotlib>=3.7,<3.11"],  # PNG plots of recbole-dcr analysis
         "hyper": ["hyperopt==0.2.5", "pyarrow<19"],
+        "docs": DOCS,
     },
     entry_points={"console_scripts": ["recbole-dcr=recbole_dcr.cli:main"]},
 )

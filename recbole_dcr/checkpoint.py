@@ -51,7 +51,7 @@ def save_checkpoint(path, state):
 def load_checkpoint(path, map_location="cpu", kind=MODEL_KIND, mmap=False):
     """Load a recbole_dcr checkpoint with ``weights_only=True`` and check its format and kind.
 
-    ``kind``: :data:`MODEL_KIND` (a best-model checkpoint, the default), :data:`TRAINING_STATE_KIND`,
+    ``kind``: ``MODEL_KIND`` (a best-model checkpoint, the default), ``TRAINING_STATE_KIND``,
     or ``None`` for either. ``mmap``: map the file instead of reading it (cheap look at its header).
     """
     checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)

@@ -59,11 +59,28 @@ def _data_arguments(parser, model_default="DCRMoE"):
     parser.add_argument("--config_files", default=None, help="config files, separated by spaces")
 
 
+def version_text():
+    """``recbole-dcr X (recbole Y, torch Z, Python W)``: what a bug report needs, read without importing torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from recbole_dcr.version import __version__
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"recbole-dcr {__version__} (recbole {installed('recbole')}, torch {installed('torch')}, "
+            f"Python {sys.version.split()[0]})")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="recbole-dcr", description="Deconfounding Causal Recommendation (DCR) for RecBole.",
         epilog=OVERRIDES_HELP, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_text())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = _parser(subparsers, "train", "train and test one model (RecBole's run_recbole.py)")
@@ -206,11 +223,12 @@ def main(argv=None):
     if not_overrides:
         parser.error(f"unrecognized arguments: {' '.join(not_overrides)} (config overrides look like --key=value)")
     quiet_known_warnings()
+    from recbole_dcr.config import ConfigError
     from recbole_dcr.data.dataset import DatasetError
     from recbole_dcr.registry import UnknownModelError
 
     try:
         return HANDLERS[args.command](_split_files(args), rest)
-    except (UnknownModelError, DatasetError) as error:
+    except (UnknownModelError, DatasetError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,8 +2,8 @@
 
 Reference: He et al., "Addressing Confounding Feature Issue for Causal Recommendation", TOIS 2022,
 sec. 5.1.4 and Table 2; the authors' evaluation code (``utils.test2``, which made the tables)
-divides a user's hits by min(|R(u)|, K), so a user with fewer positives than K can reach Recall 1.
-RecBole's ``Recall`` divides by |R(u)|.  Importing this module registers the classes with RecBole
+divides a user's hits by min(``|R(u)|``, K), so a user with fewer positives than K can reach Recall 1.
+RecBole's ``Recall`` divides by ``|R(u)|``.  Importing this module registers the classes with RecBole
 (:func:`recbole_dcr.compat.register_metric`), so ``metrics: [CappedRecall]`` works like any metric.
 """
 

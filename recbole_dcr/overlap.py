@@ -30,7 +30,7 @@ import numpy as np
 
 # Verdict thresholds on the normalised overlap (0 = A set by the content, 1 = independent of it) and on
 # the unsupported share (rows whose content lacks a value of A that is common overall). Calibrated on
-# dcr_sim (content = category, README "Simulator variants"): the default hidden_z dataset, where
+# dcr_sim (content = category, docs/your-data.md, "The simulated datasets"): the default hidden_z dataset, where
 # DCR-MoE beats NFM-WA by 8.5%, scores overlap 0.67 with no unsupported rows, the independent
 # structure (DCR-MoE +8.4%) 0.94; x_causes_a, where DCR-MoE loses by 26%, 0.40 with every row
 # unsupported (`recbole-dcr doctor --sim_structure=...`, yaml defaults). Good needs both numbers on the hidden_z side; low is either on the x_causes_a side;

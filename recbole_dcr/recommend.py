@@ -166,6 +166,22 @@ class RecommendError(ValueError):
     """A checkpoint or request the recommend command cannot serve; the message says why and what to do."""
 
 
+def _load(path):
+    """A model checkpoint, or :class:`RecommendError` naming the file, why it cannot be used and the fix."""
+    import os
+
+    fix = "fix: give a .pth file written by recbole-dcr train, or its folder (default saved/)"
+    if not os.path.isfile(path):
+        raise RecommendError(f"--checkpoint={path}: no such file or folder (working directory {os.getcwd()}); {fix}")
+    try:
+        return load_checkpoint(path)
+    except ValueError as error:  # read, but not a model checkpoint of ours (a training state, RecBole's own)
+        raise RecommendError(str(error)) from None
+    except Exception as error:  # noqa: BLE001  (torch.load fails on a foreign file in many ways, KeyError among them)
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0]}" if str(error) else type(error).__name__
+        raise RecommendError(f"--checkpoint={path} is not a file torch can load ({reason}); {fix}") from None
+
+
 def choose_checkpoint(path, dataset=None):
     """(file, checkpoint) to recommend from: ``path`` itself, or the newest ``.pth`` in a folder.
 
@@ -176,7 +192,7 @@ def choose_checkpoint(path, dataset=None):
     import os
 
     if not os.path.isdir(path):
-        checkpoint = load_checkpoint(path)
+        checkpoint = _load(path)
         if dataset and checkpoint["dataset"] != dataset:
             raise RecommendError(f"{path} holds {checkpoint['model']} trained on '{checkpoint['dataset']}', not on "
                                  f"--dataset={dataset}; pass a checkpoint of {dataset}, or drop --dataset")
@@ -186,7 +202,7 @@ def choose_checkpoint(path, dataset=None):
         raise RecommendError(f"no .pth checkpoint in {path}: train a model first (recbole-dcr train --model=DCRMoE)")
     seen = []
     for file in files:
-        checkpoint = load_checkpoint(file)
+        checkpoint = _load(file)
         if not dataset or checkpoint["dataset"] == dataset:
             return file, checkpoint
         seen.append(checkpoint["dataset"])

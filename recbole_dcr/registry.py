@@ -36,7 +36,7 @@ MODELS = {**PLUGIN_MODELS, **RECBOLE_MODELS}
 TRAINERS = {"FairGo": "recbole_dcr.trainer:FairGoTrainer"}
 DEFAULT_TRAINER = "recbole_dcr.trainer:DCRTrainer"
 
-WHERE_LISTED = "`recbole-dcr train --list-models` lists them (README, section Models)"
+WHERE_LISTED = "`recbole-dcr train --list-models` lists them (docs/models.md)"
 
 # RecBole's model packages of other kinds; a name found there gets a sentence of its own.
 _OTHER_RECBOLE_KINDS = {

@@ -174,7 +174,7 @@ class DCRDataset(DatasetBase):
 
     @property
     def num_confounder_values(self):
-        """K: the number of distinct confounder values (RecBole's padding token excluded)."""
+        """The number K of distinct confounder values (RecBole's padding token excluded)."""
         return self.num(self.confounder_field) - 1
 
     def _confounder_ids_of(self, inter_df):

@@ -35,7 +35,7 @@ GROUP_MODELS = "DCRMoE,NFMWA,NFMWOA,IPW,CR"
 
 # ---------------------------------------------------------------------------- Table 4: inference cost
 class PassCounter:
-    """Counts rows through the backbone and through MLP experts while the block runs, with forward hooks.
+    """Counts rows through the backbone and through MLP experts while the block runs, with forward hooks::
 
         with PassCounter(model) as counter:
             model.predict(batch)

@@ -1,6 +1,6 @@
 """``recbole-dcr doctor``: is a dataset's confounder suitable for DCR's backdoor adjustment?
 
-:func:`diagnose` measures, on the training split of a built :class:`~recbole_dcr.data.DCRDataset`:
+:func:`diagnose` measures, on the training split of a built :class:`~recbole_dcr.data.dataset.DCRDataset`:
 
 * ``rho1`` = Pearson(A, training label), ``rho2`` = Pearson(A, evaluation label), ``|rho1/rho2|``: the
   paper's Table 1 criterion (A's value is its index in the tokens' natural order, numbers by value;
