@@ -22,9 +22,12 @@ class SparseEmbeddings:
     weight decay λ on a mean loss, see :meth:`recbole_dcr.trainer.DCRTrainer.l2_scale`).
     """
 
-    def __init__(self, model, coefficient):
+    def __init__(self, model, coefficient, min_rows=0):
         self.coefficient = coefficient
-        self.tables = [module for module in model.modules() if isinstance(module, nn.Embedding)]
+        # a table with fewer rows than a batch gains nothing: a batch reads nearly all of it anyway (it
+        # keeps dense gradients and the optimizer's L2, see DCRTrainer._l2_groups)
+        self.tables = [module for module in model.modules()
+                       if isinstance(module, nn.Embedding) and module.num_embeddings >= min_rows]
         self.read = {}  # id(table) -> (table, [index tensors]) of the current batch
         for table in self.tables:
             table.sparse = True  # our model's own modules: their gradient is a sparse tensor from now on
