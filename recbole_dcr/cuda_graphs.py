@@ -6,10 +6,12 @@ waits on the host (302k rows/s on an H200 at batch 2048).  Captured once, a step
 loss, backward, optimizer step and the epoch's loss sum all run inside the graph.
 
 What it relies on (checked by :func:`graph_ready`; otherwise the trainer's eager loop runs):
+
 * fixed shapes: every full batch has ``train_batch_size`` rows (the last, shorter one runs eagerly,
   on the same parameters, gradients and optimizer state);
 * no host synchronisation inside the step: the loss is summed on the device and read once per epoch;
-  DCR-MoE's separate experts run every expert on every row on a GPU (:class:`ExpertMLPs`);
+  DCR-MoE's separate experts run every expert on every row on a GPU
+  (:class:`~recbole_dcr.model.experts.ExpertMLPs`);
 * an optimizer whose update needs no host-side value that changes between steps: Adagrad with
   ``lr_decay`` 0 or SGD (Adam's bias correction reads its step count on the host);
 * dense gradients, one process, no gradient clipping and no loss scaling.
