@@ -20,9 +20,9 @@ import math
 import statistics
 import sys
 
-from recbole_dcr.registry import did_you_mean
 from recbole_dcr.research.reports import machine_line, mean_relative_improvement, table, write_markdown
-from simulated_runs import MEANING, SETTINGS, prepare_datasets, run_jobs, setting_config  # benchmarks/ is on the path
+from simulated_runs import (  # benchmarks/ is on the path
+    MEANING, add_run_arguments, parse_run_arguments, prepare_datasets, run_jobs, setting_config)
 
 # method name -> (model, config keys on top of its yaml defaults)
 METHODS = {
@@ -131,24 +131,16 @@ def run_key(method, setting, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default=",".join(METHODS), help=f"from {', '.join(METHODS)}")
-    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"from {', '.join(SETTINGS)}")
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--data_root", default="dataset")
-    parser.add_argument("--extra", default="{}", help="JSON of config keys for every run (e.g. a smaller simulator)")
+    parser.add_argument("--seeds", default="1,2,3", help="seed i: data seed 3000 + i, training seed 2019 + i")
     parser.add_argument("--reuse", action="store_true", help="only re-write the report from the stored runs")
     parser.add_argument("--out", default="results/ranking.md")
+    add_run_arguments(parser)
     args = parser.parse_args()
-    args.methods, args.settings = args.methods.split(","), args.settings.split(",")
-    for flag, names, known in (("--methods", args.methods, METHODS), ("--settings", args.settings, SETTINGS)):
-        for name in names:
-            if name not in known:
-                parser.error(f"{flag}: unknown {name!r}{did_you_mean(name, known)}; choose from {', '.join(known)}")
+    parse_run_arguments(parser, args, {"methods": METHODS})
     try:
-        args.seeds, args.extra = [int(s) for s in args.seeds.split(",")], json.loads(args.extra)
+        args.seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError as error:
-        parser.error(f"--seeds takes integers and --extra JSON ({error})")
+        parser.error(f"--seeds takes integers separated by commas ({error})")
     data = {(s, seed): setting_config(s, args.data_root, args.extra, sim_seed=DATA_SEED_BASE + seed)
             for s in args.settings for seed in args.seeds}
     jobs = [(run_key(method, s, seed), METHODS[method][0],

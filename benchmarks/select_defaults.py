@@ -20,9 +20,8 @@ import statistics
 import sys
 
 from recbole_dcr.files import write_text
-from recbole_dcr.registry import did_you_mean
 from recbole_dcr.research.reports import machine_line, table
-from simulated_runs import SETTINGS, prepare_datasets, run_jobs, setting_config  # benchmarks/ is on the path
+from simulated_runs import add_run_arguments, parse_run_arguments, prepare_datasets, run_jobs, setting_config  # noqa: E501 (benchmarks/ is on the path)
 
 AUTHORS = {"matching_batch_norm": False, "embedding_init_std": 1e-4, "first_order_input": True, "mlp_init": "uniform",
            "loss_reduction": "sum", "weight_decay": 0.0, "embedding_weight_decay": 0.0}
@@ -53,6 +52,7 @@ VARIANTS = {
     "sharing_conditioned": {"expert_sharing": "conditioned"},
     "sharing_pull_0.1": {"expert_sharing": "pull", "expert_pull": 0.1},
     "sharing_pull_1": {"expert_sharing": "pull", "expert_pull": 1.0},
+    "sharing_pull_10": {"expert_sharing": "pull", "expert_pull": 10.0},
     "sharing_embedded": {"expert_sharing": "embedded"},
 }
 
@@ -96,27 +96,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--models", default="DCRMoE,NFMWA")
-    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"from {', '.join(SETTINGS)}")
     parser.add_argument("--seeds", default="2020,2021,2022")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--data_root", default="dataset")
-    parser.add_argument("--extra", default="{}", help="JSON of config keys for every run, e.g. a backbone")
     parser.add_argument("--out", default="results/defaults_selection.md")
+    add_run_arguments(parser)
     args = parser.parse_args()
-    try:
-        args.extra = json.loads(args.extra)
-    except json.JSONDecodeError as error:
-        parser.error(f"--extra is not JSON ({error}); e.g. --extra='{{\"backbone\": \"xDeepFM\"}}'")
-    args.variants, args.models = args.variants.split(","), args.models.split(",")
-    for variant in args.variants:
-        if variant not in VARIANTS:
-            parser.error(f"--variants: unknown {variant!r}{did_you_mean(variant, VARIANTS)}; choose from "
-                         f"{', '.join(VARIANTS)}")
-    args.settings, args.seeds = args.settings.split(","), [int(s) for s in args.seeds.split(",")]
-    for setting in args.settings:
-        if setting not in SETTINGS:
-            parser.error(f"--settings: unknown {setting!r}{did_you_mean(setting, SETTINGS)}; choose from {', '.join(SETTINGS)}")
+    parse_run_arguments(parser, args, {"variants": VARIANTS})
+    args.models, args.seeds = args.models.split(","), [int(s) for s in args.seeds.split(",")]
     prepare_datasets(setting_config(setting, args.data_root, args.extra) for setting in args.settings)
     tag = f"|{json.dumps(args.extra, sort_keys=True)}" if args.extra else ""  # a resumed store never mixes extras
     jobs = [(f"{v}|{m}|{s}|{seed}{tag}", v, m, s, seed)

@@ -36,6 +36,32 @@ MEANING = {
 }
 
 
+def add_run_arguments(parser):
+    """The arguments every simulated-run benchmark takes."""
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"from {', '.join(SETTINGS)}")
+    parser.add_argument("--workers", type=int, default=2, help="runs at a time, one process and torch thread each")
+    parser.add_argument("--epochs", type=int, default=50, help="at most; early stopping on validation NDCG@10")
+    parser.add_argument("--data_root", default="dataset", help="parent folder of the simulated datasets")
+    parser.add_argument("--extra", default="{}", help="JSON of config keys for every run (a backbone, a smaller simulator)")
+
+
+def parse_run_arguments(parser, args, lists):
+    """Splits ``--settings`` and each of ``lists`` {attribute: known names} into lists, checking every name
+    (one error with "did you mean"), and parses ``--extra``."""
+    from recbole_dcr.registry import did_you_mean
+
+    try:
+        args.extra = json.loads(args.extra)
+    except json.JSONDecodeError as error:
+        parser.error(f"--extra is not JSON ({error}); e.g. --extra='{{\"backbone\": \"xDeepFM\"}}'")
+    for attribute, known in {"settings": SETTINGS, **lists}.items():
+        names = getattr(args, attribute).split(",")
+        for name in names:
+            if name not in known:
+                parser.error(f"--{attribute}: unknown {name!r}{did_you_mean(name, known)}; choose from {', '.join(known)}")
+        setattr(args, attribute, names)
+
+
 def setting_config(setting, data_root, extra=None, sim_seed=None):
     """Config keys of a simulator setting; each (setting, data seed) has a data folder of its own."""
     folder = f"select_{setting}" if sim_seed is None else f"sim_{setting}_{sim_seed}"

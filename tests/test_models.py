@@ -1,8 +1,10 @@
 """The math of NFMWA, NFMWOA and DCRMoE: do-score, own-expert gradients, batched experts."""
 
+import pytest
 import torch
 
 from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.model.experts import EXPERT_SHARING
 from recbole_dcr.registry import get_model
 from tests.conftest import tiny_config
 
@@ -16,8 +18,10 @@ def _model_and_batch(tiny_dataset, tmp_path, model_name="DCRMoE", **overrides):
     return model, next(iter(train))
 
 
-def test_do_score_is_prior_weighted_sum_of_forced_condition_scores(tiny_dataset, tmp_path):
-    model, batch = _model_and_batch(tiny_dataset, tmp_path)
+@pytest.mark.parametrize("sharing", EXPERT_SHARING)
+def test_do_score_is_prior_weighted_sum_of_forced_condition_scores(tiny_dataset, tmp_path, sharing):
+    """The exact adjustment Σ_a P(a)·f(u, x, a), for every expert_sharing design."""
+    model, batch = _model_and_batch(tiny_dataset, tmp_path, expert_sharing=sharing)
     model.eval()
     with torch.no_grad():
         for p in model.parameters():  # move away from the symmetric init so experts differ
