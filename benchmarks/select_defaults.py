@@ -62,18 +62,28 @@ def report(results, args, jobs):
     for key, variant, model, setting, seed in jobs:
         if key in results:
             by_variant.setdefault(variant, []).append((model, setting, seed, results[key]))
-    rows = []
+    means = {}  # (variant, model, setting) -> mean valid NDCG@10 over the seeds run
     for variant, runs in by_variant.items():
-        cells = {}
         for model in args.models:
             for setting in args.settings:
                 valid = [r["valid"] for m, s, _, r in runs if m == model and s == setting]
-                cells[(model, setting)] = f"{statistics.mean(valid):.4f}" if valid else "-"
+                if valid:
+                    means[variant, model, setting] = statistics.mean(valid)
+    best = {}  # (model, setting) -> the best variant's mean there
+    for (variant, model, setting), value in means.items():
+        best[model, setting] = max(best.get((model, setting), value), value)
+    rows = []
+    for variant, runs in by_variant.items():
+        cells = [f"{means[variant, m, s]:.4f}" if (variant, m, s) in means else "-"
+                 for m in args.models for s in args.settings]
+        worst = min((means[key] / best[key[1:]] - 1, key[2]) for key in means if key[0] == variant)
         mean_valid = statistics.mean(r["valid"] for *_, r in runs)
         mean_test = statistics.mean(r["test"]["ndcg@10"] for *_, r in runs)
-        rows.append((mean_valid, [variant, f"{mean_valid:.4f}", *cells.values(), f"{mean_test:.4f}", len(runs)]))
+        rows.append((mean_valid, [variant, f"{mean_valid:.4f}", f"{worst[0]:+.1%} ({worst[1]})", *cells,
+                                  f"{mean_test:.4f}", len(runs)]))
     rows.sort(key=lambda row: -row[0])
-    header = ["variant", "mean valid NDCG@10"] + [f"valid {m} / {s}" for m in args.models for s in args.settings]
+    header = ["variant", "mean valid NDCG@10", "worst setting: vs the best variant there"]
+    header += [f"valid {m} / {s}" for m in args.models for s in args.settings]
     header += ["mean test NDCG@10 (not used to choose)", "runs"]
     lines = ["# Choosing the NFM-family defaults on validation", "",
              f"Command: `python {' '.join(sys.argv)}`", "", machine_line(1) + f" {args.workers} runs at a time.", "",
