@@ -51,12 +51,12 @@ PY
   echo "tests: exit ${PIPESTATUS[0]}, $((SECONDS - start)) s"
   echo "== 2. training throughput"; start=$SECONDS
   timeout 160 python3 benchmarks/performance.py --parts=train --epochs=3 --threads=8 --batch_sizes=2048 \
-      --pipelines=NFMWA,DCRMoE,DCRMoE_eager,DCRMoE_bf16,DCRMoE_separate,DCRMoE_heads,DCRMoE_residual,DCRMoE_pull,DCRMoE_conditioned \
+      --pipelines=NFMWA,DCRMoE,DCRMoE_eager,DCRMoE_bf16,DCRMoE_separate,DCRMoE_heads,DCRMoE_residual,DCRMoE_pull,DCRMoE_conditioned,DCRMoE_embedded \
       --out="$work/performance_gpu.md" 2>&1 | quiet | tail -20
   echo "throughput, batch 2048: exit ${PIPESTATUS[0]}, $((SECONDS - start)) s"; start=$SECONDS
   pack
   timeout 90 python3 benchmarks/performance.py --parts=train --epochs=3 --threads=8 --batch_sizes=32768 \
-      --pipelines=NFMWA,DCRMoE_separate,DCRMoE_heads,DCRMoE_conditioned --out="$work/performance_gpu_large_batch.md" \
+      --pipelines=NFMWA,DCRMoE,DCRMoE_separate,DCRMoE_conditioned,DCRMoE_embedded --out="$work/performance_gpu_large_batch.md" \
       2>&1 | quiet | tail -12
   echo "throughput, batch 32768: exit ${PIPESTATUS[0]}, $((SECONDS - start)) s"
   pack

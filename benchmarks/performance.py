@@ -359,13 +359,15 @@ def part_inference(args):
     config = make_config("DCRMoE")
     init_logger(config)
     train, _, test = create_dataset(config).build()
-    results = inference_cost(make_config, train, test, ["DCRNFM", "NWGMDCR", "DCRMoE"], repeats=args.epochs)
+    results = inference_cost(make_config, train, test, ["DCRNFM", "NWGMDCR", "DCRMoE-paper", "DCRMoE"],
+                             repeats=args.epochs)
     seconds = {r["model"]: r["seconds_per_1M"] for r in results}
     lines = [f"### Inference on the same {results[0]['candidates']:,} test rows (`dcr_sim`, K = {results[0]['K']}; "
              "passes counted by instrumentation, best of repeats)", "",
-             "| model | backbone passes / row | MLP passes / row | s per 1M candidates | time relative to DCRMoE |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['backbone_passes']:g} | {r['mlp_passes']:g} | {r['seconds_per_1M']:.1f} | "
+             "| model | backbone passes / row | MLP passes / row | expert multiply-adds / row | s per 1M candidates | "
+             "time relative to DCRMoE |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['backbone_passes']:g} | {r['mlp_passes']:.3g} | {r['multiply_adds']:,.0f} | "
+              f"{r['seconds_per_1M']:.2f} | "
               f"{r['seconds_per_1M'] / seconds['DCRMoE']:.2f} |" for r in results]
     return lines
 

@@ -20,6 +20,7 @@ import math
 import statistics
 import sys
 
+from recbole_dcr.model.experts import PAPER_EXPERTS
 from recbole_dcr.research.reports import machine_line, mean_relative_improvement, table, write_markdown
 from simulated_runs import (  # benchmarks/ is on the path
     MEANING, add_run_arguments, parse_run_arguments, prepare_datasets, run_jobs, setting_config)
@@ -27,7 +28,7 @@ from simulated_runs import (  # benchmarks/ is on the path
 # method name -> (model, config keys on top of its yaml defaults)
 METHODS = {
     "DCRMoE": ("DCRMoE", {}),
-    "DCRMoE-paper": ("DCRMoE", {"expert_sharing": "separate"}),  # the paper's separate experts
+    "DCRMoE-paper": ("DCRMoE", PAPER_EXPERTS),  # the paper's separate experts
     "DCRNFM": ("DCRNFM", {}),
     "NWGMDCR": ("NWGMDCR", {}),
     "NFMWA": ("NFMWA", {}),

@@ -17,7 +17,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_pass_counts_follow_each_adjustment(tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
-    make_config = lambda name: tiny_config(data_path, tmp_path, model=name)  # noqa: E731
+    keys = {"DCRMoE": {"expert_sharing": "separate"}}  # the paper's experts; a shared design is checked below
+    make_config = lambda name: tiny_config(data_path, tmp_path, model=name, **keys.get(name, {}))  # noqa: E731
     train, _, test = create_dataset(make_config("DCRMoE")).build()
     k = train.num_confounder_values
     assert k == 3
@@ -27,6 +28,11 @@ def test_pass_counts_follow_each_adjustment(tiny_dataset, tmp_path):
     assert (rows["NWGMDCR"]["backbone_passes"], rows["NWGMDCR"]["mlp_passes"]) == (1, 1)
     assert (rows["DCRMoE"]["backbone_passes"], rows["DCRMoE"]["mlp_passes"]) == (1, k)
     assert all(r["candidates"] == len(test.inter_feat) and r["seconds_per_1M"] > 0 for r in rows.values())
+    # a shared MLP with small per-value residuals: one full pass plus K small ones, less work than K experts
+    keys["DCRMoE"] = {"expert_sharing": "residual", "residual_hidden_size": [2]}  # the tiny experts are (16, 8)
+    residual, = inference_cost(make_config, train, test, ["DCRMoE"], 1)
+    assert residual["backbone_passes"] == 1 and 1 < residual["mlp_passes"] < 2
+    assert residual["multiply_adds"] < rows["DCRMoE"]["multiply_adds"]
 
 
 def test_counter_sees_condition_inference_use_one_expert(tiny_dataset, tmp_path):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 EXPERT_SHARING = ("separate", "heads", "residual", "pull", "conditioned", "embedded")
+PAPER_EXPERTS = {"expert_sharing": "separate"}  # DCR-MoE as the paper built it: K independent experts
 INITS = ("xavier_normal", "uniform")
 
 
@@ -62,7 +63,12 @@ class ExpertBlock(nn.Module):
         return None
 
     def multiply_adds(self, all_values):
+        """Multiply-adds per row: of every value's output (``all_values``) or of the row's own."""
         raise NotImplementedError
+
+    def one_pass_multiply_adds(self):
+        """Multiply-adds of one full MLP of this block's sizes, the unit of Table 4's "MLP passes"."""
+        return self.mlp.multiply_adds()
 
 
 # Inference on a CPU runs the experts on slices of the batch whose K x rows x width activations stay
@@ -114,6 +120,9 @@ class MLP(ExpertBlock):
     def multiply_adds(self, all_values=False):
         return _layer_multiply_adds(self.weights)
 
+    def one_pass_multiply_adds(self):
+        return self.multiply_adds()
+
 
 class ExpertMLPs(ExpertBlock):
     """K MLP experts (hidden layers with ReLU, then a 1-unit output) stored as stacked weights.
@@ -149,6 +158,9 @@ class ExpertMLPs(ExpertBlock):
 
     def multiply_adds(self, all_values):
         return _layer_multiply_adds(self.weights) * (self.num_experts if all_values else 1)  # per expert, x K
+
+    def one_pass_multiply_adds(self):
+        return _layer_multiply_adds(self.weights)
 
     def forward(self, m, expert_index=None):
         if expert_index is None:
@@ -249,6 +261,9 @@ class SharedTrunkHeads(ExpertBlock):
     def multiply_adds(self, all_values):
         return self.trunk.multiply_adds() + self.trunk.output_size * (self.num_experts if all_values else 1)
 
+    def one_pass_multiply_adds(self):
+        return self.multiply_adds(all_values=False)
+
 
 class SharedWithResidual(ExpertBlock):
     """``expert_sharing: residual``: a shared MLP's logit plus a small per-value MLP's logit.
@@ -280,6 +295,9 @@ class SharedWithResidual(ExpertBlock):
 
     def multiply_adds(self, all_values):
         return self.shared.multiply_adds() + self.residual.multiply_adds(all_values)
+
+    def one_pass_multiply_adds(self):
+        return self.shared.multiply_adds()
 
 
 class ConditionedMLP(ExpertBlock):

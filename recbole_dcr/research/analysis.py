@@ -16,7 +16,7 @@ from recbole.utils import init_seed
 from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset
 from recbole_dcr.data.dataloader import UserRankingEvalDataLoader
-from recbole_dcr.model.experts import ExpertMLPs
+from recbole_dcr.model.experts import PAPER_EXPERTS, ExpertBlock
 from recbole_dcr.quick_start import train
 from recbole_dcr.registry import get_model
 from recbole_dcr.research.reports import (
@@ -29,32 +29,40 @@ from recbole_dcr.research.reports import (
     write_markdown,
 )
 
-COST_MODELS = ["NFMWA", "DCRNFM", "NWGMDCR", "DCRMoE"]
+COST_MODELS = ["NFMWA", "DCRNFM", "NWGMDCR", "DCRMoE-paper", "DCRMoE"]
+# rows of Table 4 that are a model with other keys: the paper's DCR-MoE (its separate experts)
+COST_PRESETS = {"DCRMoE-paper": ("DCRMoE", PAPER_EXPERTS)}
 GROUP_MODELS = "DCRMoE,NFMWA,NFMWOA,IPW,CR"
 
 
 # ---------------------------------------------------------------------------- Table 4: inference cost
 class PassCounter:
-    """Counts rows through the backbone and through MLP experts while the block runs, with forward hooks::
+    """Counts rows through the backbone and the MLP work of the expert blocks while the block runs, with
+    forward hooks::
 
         with PassCounter(model) as counter:
             model.predict(batch)
-        counter.backbone_rows, counter.mlp_rows
+        counter.backbone_rows, counter.mlp_rows, counter.multiply_adds
 
     The backbone is the module that computes the matching vector m (NFM's bi-interaction layer, or a
-    RecBole backbone); an expert block counts rows × experts when every expert runs on every row.
+    RecBole backbone). An expert block adds its multiply-adds per row (every value's when all values run,
+    :meth:`~recbole_dcr.model.experts.ExpertBlock.multiply_adds`), and ``mlp_rows`` counts them in passes
+    of one full MLP of the block's sizes: K for the paper's experts run on every row, 1 for NFM's MLP,
+    between 1 and 2 for a shared MLP with small per-value parts.
     """
 
     def __init__(self, model):
         self.model = model
-        self.backbone_rows = self.mlp_rows = 0
+        self.backbone_rows = self.mlp_rows = self.multiply_adds = 0
         self._hooks = ExitStack()
 
     def __enter__(self):
         backbone = getattr(self.model, "backbone", None) or self.model.bi_interaction
         self._hooks.callback(backbone.register_forward_hook(self._count_backbone).remove)
+        inner = {id(sub) for block in self.model.modules() if isinstance(block, ExpertBlock)
+                 for sub in block.modules() if sub is not block}
         for module in self.model.modules():
-            if isinstance(module, ExpertMLPs):
+            if isinstance(module, ExpertBlock) and id(module) not in inner:  # an outermost block: its own count
                 self._hooks.callback(module.register_forward_hook(self._count_experts).remove)
         return self
 
@@ -65,8 +73,10 @@ class PassCounter:
         self.backbone_rows += output.shape[0]
 
     def _count_experts(self, module, inputs, output):
-        all_experts = len(inputs) < 2 or inputs[1] is None
-        self.mlp_rows += output.shape[0] * (module.num_experts if all_experts else 1)
+        all_values = len(inputs) < 2 or inputs[1] is None
+        work = output.shape[0] * module.multiply_adds(all_values)
+        self.multiply_adds += work
+        self.mlp_rows += work / module.one_pass_multiply_adds()
 
 
 def scoring_batches(dataset, batch_size):
@@ -80,14 +90,18 @@ def inference_cost(make_config, train_dataset, rows_dataset, model_names=COST_MO
 
     ``make_config(model_name)`` gives each model its Config; ``rows_dataset``'s rows are the
     candidates (e.g. the test split). Models are built untrained on ``train_dataset`` (cost does
-    not depend on the weights). Seconds: best of ``repeats`` passes over all rows.
+    not depend on the weights). Seconds: best of ``repeats`` passes over all rows. A name of
+    ``COST_PRESETS`` is a model with other keys.
     """
     results = []
     for name in model_names:
-        config = make_config(name)
+        model_name, keys = COST_PRESETS.get(name, (name, {}))
+        config = make_config(model_name)
+        for key, value in keys.items():
+            config[key] = value
         batches = scoring_batches(rows_dataset, config["eval_batch_size"])
         n_rows = sum(len(batch) for batch in batches)
-        model = get_model(name)(config, train_dataset).to(config["device"]).eval()
+        model = get_model(model_name)(config, train_dataset).to(config["device"]).eval()
         with torch.no_grad():
             with PassCounter(model) as counter:
                 for batch in batches:
@@ -100,6 +114,7 @@ def inference_cost(make_config, train_dataset, rows_dataset, model_names=COST_MO
                 best = min(best, time.perf_counter() - start)
         results.append({"model": name, "K": train_dataset.num_confounder_values, "candidates": n_rows,
                         "backbone_passes": counter.backbone_rows / n_rows, "mlp_passes": counter.mlp_rows / n_rows,
+                        "multiply_adds": counter.multiply_adds / n_rows,
                         "seconds_per_1M": best * 1e6 / n_rows})
     return results
 
@@ -248,8 +263,10 @@ class Analyses:
         lines = self.header("Inference cost (paper, Table 4)") + [
             f"{machine_line()} K = {rows[0]['K']}; candidates: the {rows[0]['candidates']} test rows, scored in "
             f"batches of eval_batch_size; untrained models; best of {self.args.repeats} passes.", "",
-        ] + table(["model", "backbone passes / candidate", "MLP passes / candidate", "s / 1M candidates", "x NFMWA"],
-                  [[r["model"], f"{r['backbone_passes']:g}", f"{r['mlp_passes']:g}", f"{r['seconds_per_1M']:.2f}",
+        ] + table(["model", "backbone passes / candidate", "MLP passes / candidate", "expert multiply-adds / candidate",
+                   "s / 1M candidates", "x NFMWA"],
+                  [[r["model"], f"{r['backbone_passes']:g}", f"{r['mlp_passes']:.3g}", f"{r['multiply_adds']:,.0f}",
+                    f"{r['seconds_per_1M']:.2f}",
                     f"{r['seconds_per_1M'] / baseline:.1f}"] for r in rows])
         write_markdown(self.path("cost.md"), lines)
         return [self.path("cost.md")]
