@@ -58,7 +58,8 @@ class GraphedTrainingStep:
     def _step(self, index):
         """One eager step, as the graph records it."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.step_loss(self.loader.batch(index))
+        losses = self.step_loss(self.loader.batch(index))
+        loss = sum(losses) if isinstance(losses, tuple) else losses  # a model may return its loss in parts
         loss.backward()
         self.optimizer.step()
         self.loss_total.add_(loss.detach())

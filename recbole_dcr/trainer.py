@@ -220,6 +220,7 @@ class DCRTrainer(TrainerBase):
         self._graph = GraphedTrainingStep(train_data, self.optimizer, step_loss, train_data.batch_size, total,
                                           self.logger)
         return self._graph
+
     @staticmethod
     def _progress(batches, epoch_idx, show_progress, total=None):
         """The training batches, behind RecBole's progress bar when asked for."""
