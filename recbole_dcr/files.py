@@ -33,6 +33,17 @@ def atomic_path(path, suffix=""):
         raise
 
 
+def remove_stale_temporaries(path):
+    """Remove what :func:`atomic_path` left beside ``path`` when its writer was killed (SIGKILL skips the
+    cleanup); returns the names removed.  Call it only where no other writer of ``path`` runs."""
+    path = os.fspath(path)
+    folder, prefix = os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}."
+    stale = [name for name in os.listdir(folder) if name.startswith(prefix) and name.endswith(".tmp")]
+    for name in stale:
+        os.remove(os.path.join(folder, name))
+    return stale
+
+
 def write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp_path:

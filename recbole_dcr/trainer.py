@@ -52,6 +52,7 @@ from recbole_dcr.distributed import (
     is_distributed,
     sum_gradients,
 )
+from recbole_dcr.files import remove_stale_temporaries
 from recbole_dcr.sparse_embeddings import SPARSE_LEARNERS, SparseEmbeddings
 from recbole_dcr.version import __version__
 
@@ -361,6 +362,9 @@ class DCRTrainer(TrainerBase):
         self.train_loss_dict = {int(epoch): loss for epoch, loss in state["train_loss"].items()}
         self.saved_model_file = os.path.join(os.path.dirname(os.path.abspath(path)), state["best_model_file"])
         self._state_file = path
+        for written in (self.saved_model_file, path):  # a write the kill cut short left its temporary file
+            for name in remove_stale_temporaries(written):
+                self.logger.info(f"removed {name}, left half-written when the run was killed")
         self._resumed = {"file": path, "rng": state["rng"][self._rank()], "train_loader": state["train_loader"],
                          "dataset_fingerprint": state["dataset_fingerprint"]}
         self.logger.info(f"resumed from {path} at epoch {self.start_epoch}")

@@ -71,7 +71,8 @@ def test_run_dcr_analysis_writes_tables_and_plot(tiny_dataset, tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     cost = (out / "cost.md").read_text()
-    assert "| DCRNFM | 3 | 3 |" in cost and "| DCRMoE | 1 | 3 |" in cost
+    assert "| DCRNFM | 3 | 3 |" in cost and "| DCRMoE-paper | 1 | 3 |" in cost  # K = 3 full MLPs, one backbone
+    assert "| DCRMoE | 1 | " in cost  # the default's shared MLP + K small ones: its own fraction of passes
     groups = (out / "group_averages.md").read_text()
     assert "| GT |" in groups and "| DCRMoE |" in groups and "| NFMWA |" in groups
     assert "| curve | L0 | L1 | L2 |" in groups  # in the tokens' order, not RecBole's id order

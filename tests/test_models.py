@@ -37,25 +37,35 @@ def test_do_score_is_prior_weighted_sum_of_forced_condition_scores(tiny_dataset,
     assert not torch.allclose(do_scores, model.predict(batch))  # condition differs from do
 
 
-def test_own_expert_equals_gathered_all_experts(tiny_dataset, tmp_path):
-    model, batch = _model_and_batch(tiny_dataset, tmp_path)
+def _per_value_mlps(model):
+    """The K per-value MLPs: the paper's experts, or the default's residual MLPs."""
+    return getattr(model.experts, "residual", model.experts)
+
+
+@pytest.mark.parametrize("sharing", ["separate", "residual"])
+def test_own_expert_equals_gathered_all_experts(tiny_dataset, tmp_path, sharing):
+    model, batch = _model_and_batch(tiny_dataset, tmp_path, expert_sharing=sharing)
     model.eval()
     with torch.no_grad():
         m, _ = model.expert_input(batch)  # what the experts read
         index = model.confounder_index(batch)
-        gathered = model.experts.all_experts(m).gather(1, index.unsqueeze(1)).squeeze(1)
-        torch.testing.assert_close(model.experts.own_expert(m, index), gathered, rtol=1e-5, atol=1e-6)
+        experts = _per_value_mlps(model)
+        gathered = experts.all_experts(m).gather(1, index.unsqueeze(1)).squeeze(1)
+        torch.testing.assert_close(experts.own_expert(m, index), gathered, rtol=1e-5, atol=1e-6)
 
 
-def test_gradient_reaches_only_the_samples_own_expert(tiny_dataset, tmp_path):
-    model, batch = _model_and_batch(tiny_dataset, tmp_path)
+@pytest.mark.parametrize("sharing", ["separate", "residual"])
+def test_gradient_reaches_only_the_samples_own_expert(tiny_dataset, tmp_path, sharing):
+    # no residual L2 here: its penalty reaches every value's MLP, the data's gradient only the row's own
+    model, batch = _model_and_batch(tiny_dataset, tmp_path, expert_sharing=sharing, residual_weight_decay=0.0)
     index = model.confounder_index(batch)
     own = int(index[0])
     rows = torch.nonzero(index == own).squeeze(1)
     sub = type(batch)({k: v[rows] for k, v in batch.interaction.items()})
     model.train()
     model.calculate_loss(sub).backward()
-    for weight in list(model.experts.weights) + list(model.experts.biases):
+    experts = _per_value_mlps(model)
+    for weight in list(experts.weights) + list(experts.biases):
         grad_norm = weight.grad.flatten(1).norm(dim=1)
         assert grad_norm[own] > 0
         assert torch.all(grad_norm[torch.arange(len(grad_norm)) != own] == 0)

@@ -257,6 +257,9 @@ def test_a_run_killed_after_epoch_1_resumes_to_the_figures_of_an_uninterrupted_r
     (model_file,) = [f for f in os.listdir(tmp_path / "saved") if f.endswith(".pth")]
     state_file = tmp_path / "saved" / (model_file[: -len(".pth")] + STATE_SUFFIX)
     assert not load_checkpoint(state_file, kind="training_state")["finished"]
+    # a kill inside a checkpoint write leaves its temporary file (whether it did here is timing): make sure
+    stale = tmp_path / "saved" / f".{model_file}.k1ll3d.tmp"
+    stale.write_bytes(b"half a checkpoint")
 
     resumed = subprocess.run(_command(data_path, tmp_path / "saved", f"--resume={tmp_path / 'saved'}"),
                              cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
@@ -273,6 +276,7 @@ def test_a_run_killed_after_epoch_1_resumes_to_the_figures_of_an_uninterrupted_r
     assert set(losses) == {str(epoch) for epoch in range(start, 12)}
     assert losses == {epoch: loss for epoch, loss in full_losses.items() if epoch in losses}
     assert sorted(os.listdir(tmp_path / "saved")) == sorted([model_file, state_file.name])  # the same files
+    assert f"removed {stale.name}" in output
     assert load_checkpoint(state_file, kind="training_state")["finished"]
     _same_weights(_best_weights(tmp_path / "saved")[1], _best_weights(tmp_path / "full")[1])
     print(f"killed at epoch {start}; kill, resume and the uninterrupted run: {time.monotonic() - started:.1f}s")

@@ -67,8 +67,11 @@ def test_embeddings_and_other_weights_get_their_own_l2_and_biases_none(tiny_data
     embedding_ids = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
     assert {id(p) for p in embedding_group["params"]} == embedding_ids
     free = {id(p) for p in free_group["params"]}
-    assert all(id(p) in free for p in model.bn.parameters()) and all(id(b) in free for b in model.experts.biases)
-    assert all(id(w) in {id(p) for p in weight_group["params"]} for w in model.experts.weights)
+    experts = dict(model.experts.named_parameters())  # the shared MLP's and the per-value MLPs'
+    assert any(name.startswith("residual.") for name in experts)
+    assert all(id(p) in free for p in model.bn.parameters())
+    assert all(id(b) in free for name, b in experts.items() if "bias" in name)
+    assert all(id(w) in {id(p) for p in weight_group["params"]} for name, w in experts.items() if "weights" in name)
     assert sum(len(group["params"]) for group in trainer.optimizer.param_groups) == len(list(model.parameters()))
     assert isinstance(trainer, DCRTrainer) and isinstance(trainer.optimizer, torch.optim.Adagrad)
 
