@@ -37,7 +37,7 @@ def test_pass_counts_follow_each_adjustment(tiny_dataset, tmp_path):
 
 def test_counter_sees_condition_inference_use_one_expert(tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
-    config = tiny_config(data_path, tmp_path, model="DCRMoE", inference="condition")
+    config = tiny_config(data_path, tmp_path, model="DCRMoE", inference="condition", expert_sharing="separate")
     train, _, test = create_dataset(config).build()
     model = get_model("DCRMoE")(config, train).eval()
     with PassCounter(model) as counter:
