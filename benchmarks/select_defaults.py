@@ -58,6 +58,10 @@ VARIANTS = {
     "sharing_pull_1": {"expert_sharing": "pull", "expert_pull": 1.0},
     "sharing_pull_10": {"expert_sharing": "pull", "expert_pull": 10.0},
     "sharing_embedded": {"expert_sharing": "embedded"},
+    # the item's own A as content in the backbone, the intervened A in the experts and a side logit
+    "content": {"confounder_as_content": True},
+    "content_alpha_0": {"confounder_as_content": True, "side_alpha": 0.0},
+    "content_separate": {"confounder_as_content": True, "expert_sharing": "separate"},
 }
 
 

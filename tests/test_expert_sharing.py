@@ -3,6 +3,7 @@ with the exact Σ_a P(a)·f(u, x, a); the paper's separate experts stay one key 
 
 import pytest
 import torch
+from recbole.data.interaction import Interaction
 
 from recbole_dcr.data import create_dataset, data_preparation
 from recbole_dcr.model.experts import (
@@ -152,3 +153,45 @@ def test_embedded_value_enters_the_bi_interaction_as_one_more_field(tiny_dataset
 def test_embedded_needs_the_nfm_backbone(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="expert_sharing: embedded .* needs backbone: NFM"):
         _model(tiny_dataset, tmp_path, expert_sharing="embedded", backbone="FM")
+
+
+def test_confounder_as_content_puts_the_items_own_value_into_the_backbone(tiny_dataset, tmp_path):
+    """m reads the row's A only with confounder_as_content; without it, as in the paper's DCR-MoE, never."""
+    for as_content in (False, True):
+        model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=as_content)
+        other = Interaction(dict(batch.interaction))
+        other[model.CONFOUNDER] = batch[model.CONFOUNDER] % model.num_confounder_values + 1  # another value
+        with torch.no_grad():
+            model.token_embedding_table.embedding.weight.normal_()  # N(0, 1e-4) rows would hide the change
+            moved = (model.matching(batch) - model.matching(other)).abs().max()
+        assert bool(moved > 0) == as_content
+
+
+def test_confounder_as_content_ranks_by_the_exact_sum_over_the_intervened_value(tiny_dataset, tmp_path):
+    """predict = Σ_a P(a)·σ(expert_a(m) + first order + tanh(s_a)), m with the item's own a held fixed;
+    the training logit is the same function at the row's own a; the side logit's BCE is in the loss."""
+    model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=True, side_alpha=0.5)
+    with torch.no_grad():
+        model.side.bias.normal_()
+        for p in model.experts.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    model.eval()
+    with torch.no_grad():
+        h, added = model.expert_input(batch)
+        every = model.experts(h) + torch.tanh(model.side.bias) + added.unsqueeze(-1)
+        expected = torch.sigmoid(every) @ model.confounder_prior
+        torch.testing.assert_close(model.predict(batch), expected, rtol=1e-5, atol=1e-6)
+        own = model.confounder_index(batch)
+        torch.testing.assert_close(model.forward(batch), every[torch.arange(len(own)), own], rtol=1e-5, atol=1e-5)
+    model.train()
+    label = batch[model.LABEL]
+    side_term = 0.5 * model.loss(model.side.bias[model.confounder_index(batch)], label)
+    expected_loss = model.loss(model.forward(batch), label) + side_term + model.experts.penalty()
+    torch.testing.assert_close(model.calculate_loss(batch), expected_loss)
+
+
+def test_confounder_as_content_needs_the_nfm_backbone(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="confounder_as_content: True .* needs backbone: NFM"):
+        _model(tiny_dataset, tmp_path, confounder_as_content=True, backbone="FM")
+    with pytest.raises(ValueError, match="confounder_as_content: True .* other than embedded"):
+        _model(tiny_dataset, tmp_path, confounder_as_content=True, expert_sharing="embedded")

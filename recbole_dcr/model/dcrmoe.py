@@ -15,6 +15,14 @@ AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inferen
 * ``inference: condition`` — the row's own expert, f(u, x, a): the paper's "MoE" ablation (Table 3);
 * ``inference: supported`` or ``shrunk`` — the adjustment restricted to, or shrunk toward, the values of
   A the item's content occurs with in training (:mod:`recbole_dcr.model.adjustment`; issue #16).
+
+``confounder_as_content: True`` (issue #22) tells apart the two roles of A. The item's own value a_x is a
+fact about its content (A sets X, X sets A, or both share a hidden cause), so the NFM backbone reads it as
+any item field and m = f_Θ(u, x, a_x) keeps what a_x says about the user's taste. The intervened value a
+enters only through the experts and a side logit s_a per value, fit to the training label on its own
+(weight ``side_alpha``, as CR's side branch), which takes A's direct effect: the training logit is
+expert_a(m) + first order + tanh(s_a). The ranking is still the exact Σ_a P(a)·f(u, x, a), over a with
+x (and a_x) held fixed.
 """
 
 import torch
@@ -36,6 +44,8 @@ class DCRMoE(ConfounderAwareRecommender):
     builtin_bases = ("NFM",)  # ... except for the built-in NFM layers, which read only this model's keys
 
     def __init__(self, config, dataset):
+        # read before the backbone is built: with it, the item's own value of A is one of its fields
+        self.confounder_as_input = bool(config["confounder_as_content"])
         super().__init__(config, dataset)
         self.inference = check_inference(config["inference"], ("do", "condition", *CONTENT_AWARE),
                                          type(self).__name__)
@@ -55,6 +65,9 @@ class DCRMoE(ConfounderAwareRecommender):
         if sharing == "embedded" and (self.backbone is not None or self.factored):
             raise ValueError("expert_sharing: embedded puts A into the NFM backbone's bi-interaction: it needs "
                              "backbone: NFM and confounder_experts: joint; choose another expert_sharing")
+        if self.confounder_as_input and (self.backbone is not None or self.factored or sharing == "embedded"):
+            raise ValueError("confounder_as_content: True feeds the item's value of A to the NFM backbone: it needs "
+                             "backbone: NFM, confounder_experts: joint and an expert_sharing other than embedded")
         if self.factored:
             # one expert set per confounder; f(u,x,a1,a2) = σ(e1_a1(m) + e2_a2(m) + first order)
             self.register_buffer("part_index", dataset.confounder_part_index())
@@ -65,6 +78,10 @@ class DCRMoE(ConfounderAwareRecommender):
         else:
             self.experts = make_experts(sharing, self.num_confounder_values, matching_size, config)
         self.needs_field_sum = not self.factored and getattr(self.experts, "needs_field_sum", False)
+        self.side_alpha = float(config["side_alpha"] or 0.0)
+        if self.confounder_as_input:
+            self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
+            self.side.bias = nn.Parameter(torch.zeros(self.num_confounder_values))
         # an extra loss term (expert_pull, residual_weight_decay) is a sum over weights, like L2: with
         # several processes each adds it, so each adds its share
         self.penalty_share = 1.0 / max(1, int(config["world_size"] or 1)) if not config["single_spec"] else 1.0
@@ -91,12 +108,15 @@ class DCRMoE(ConfounderAwareRecommender):
             expert_logit = sum(e(h, parts[:, i]) for i, e in enumerate(self.part_experts))
         else:
             expert_logit = self.experts(h, self.confounder_index(interaction), **context)
+        if self.confounder_as_input:
+            expert_logit = expert_logit + torch.tanh(self.side.bias[self.confounder_index(interaction)])
         return expert_logit + added
 
     def expert_logits(self, h, **context):
         """Expert logit of every (joint) confounder value: [batch, K]."""
         if not self.factored:
-            return self.experts(h, **context)
+            logits = self.experts(h, **context)
+            return logits + torch.tanh(self.side.bias) if self.confounder_as_input else logits
         return sum(e(h)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
 
     def expert_probabilities(self, interaction):
@@ -106,6 +126,9 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def calculate_loss(self, interaction):
         loss = super().calculate_loss(interaction)
+        if self.confounder_as_input and self.side_alpha:
+            side = self.side.bias[self.confounder_index(interaction)]
+            loss = loss + self.side_alpha * self.loss(side, interaction[self.LABEL])
         blocks = self.part_experts if self.factored else [self.experts]
         penalties = [p for p in (block.penalty() for block in blocks) if p is not None]
         return loss + self.penalty_share * sum(penalties) if penalties else loss
