@@ -28,6 +28,7 @@ from simulated_runs import (  # benchmarks/ is on the path
 # method name -> (model, config keys on top of its yaml defaults)
 METHODS = {
     "DCRMoE": ("DCRMoE", {}),
+    "DCRMoE-residual": ("DCRMoE", {"confounder_as_content": False}),  # the default before confounder_as_content
     "DCRMoE-paper": ("DCRMoE", PAPER_EXPERTS),  # the paper's separate experts
     "DCRNFM": ("DCRNFM", {}),
     "NWGMDCR": ("NWGMDCR", {}),

@@ -16,7 +16,10 @@ ALL_BACKBONES = ["NFM"] + sorted(BACKBONES)
 @pytest.mark.parametrize("backbone", ALL_BACKBONES)
 def test_do_score_is_prior_weighted_condition_score(backbone, tiny_dataset, tmp_path):
     data_path, _, _ = tiny_dataset
-    config = tiny_config(data_path, tmp_path, backbone=backbone, train_batch_size=10_000, mlp_hidden_size=[8])
+    # the paper's DCR-MoE, whose backbone never reads A: f(u, x, a) is the row's own expert at a
+    # (confounder_as_content's sum, with the item's own A held fixed, is tested in test_expert_sharing.py)
+    config = tiny_config(data_path, tmp_path, backbone=backbone, train_batch_size=10_000, mlp_hidden_size=[8],
+                         confounder_as_content=False)
     train, _, _ = data_preparation(config, create_dataset(config))
     model = get_model("DCRMoE")(config, train._dataset)
     batch = next(iter(train))

@@ -117,14 +117,16 @@ def _model(tiny_dataset, tmp_path, **overrides):
 @pytest.mark.parametrize("sharing", EXPERT_SHARING)
 def test_every_design_trains(tiny_dataset, tmp_path, sharing):
     """(Its ranking, the exact adjustment, is tested for every design in test_models.py.)"""
-    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing=sharing)
+    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing=sharing,
+                             confounder_as_content=sharing != "embedded")
     loss = model.calculate_loss(batch)
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in model.experts.parameters())
 
 
 def test_penalty_enters_the_training_loss(tiny_dataset, tmp_path):
-    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing="pull", expert_pull=10.0)
+    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing="pull", expert_pull=10.0,
+                             confounder_as_content=False)  # (its side logit's loss: below)
     with torch.no_grad():
         for p in model.experts.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -139,7 +141,7 @@ def test_unknown_sharing_names_the_choices(tiny_dataset, tmp_path):
 
 def test_embedded_value_enters_the_bi_interaction_as_one_more_field(tiny_dataset, tmp_path):
     """m + e_a ⊙ Σ_j e_j is NFM's bi-interaction pooling with A's embedding among the fields."""
-    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing="embedded")
+    model, batch, _ = _model(tiny_dataset, tmp_path, expert_sharing="embedded", confounder_as_content=False)
     with torch.no_grad():
         model.experts.value_embedding.weight.normal_()
         embeddings = model.concat_embed_input_fields(batch)
@@ -152,17 +154,20 @@ def test_embedded_value_enters_the_bi_interaction_as_one_more_field(tiny_dataset
 
 def test_embedded_needs_the_nfm_backbone(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="expert_sharing: embedded .* needs backbone: NFM"):
-        _model(tiny_dataset, tmp_path, expert_sharing="embedded", backbone="FM")
+        _model(tiny_dataset, tmp_path, expert_sharing="embedded", backbone="FM", confounder_as_content=False)
 
 
-def test_confounder_as_content_puts_the_items_own_value_into_the_backbone(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("backbone", ["NFM", "FM"])
+def test_confounder_as_content_puts_the_items_own_value_into_the_backbone(tiny_dataset, tmp_path, backbone):
     """m reads the row's A only with confounder_as_content; without it, as in the paper's DCR-MoE, never."""
     for as_content in (False, True):
-        model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=as_content)
+        model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=as_content, backbone=backbone)
         other = Interaction(dict(batch.interaction))
         other[model.CONFOUNDER] = batch[model.CONFOUNDER] % model.num_confounder_values + 1  # another value
         with torch.no_grad():
-            model.token_embedding_table.embedding.weight.normal_()  # N(0, 1e-4) rows would hide the change
+            for module in model.modules():  # N(0, 1e-4) rows would hide the change
+                if isinstance(module, torch.nn.Embedding):
+                    module.weight.normal_()
             moved = (model.matching(batch) - model.matching(other)).abs().max()
         assert bool(moved > 0) == as_content
 
@@ -190,8 +195,12 @@ def test_confounder_as_content_ranks_by_the_exact_sum_over_the_intervened_value(
     torch.testing.assert_close(model.calculate_loss(batch), expected_loss)
 
 
-def test_confounder_as_content_needs_the_nfm_backbone(tiny_dataset, tmp_path):
-    with pytest.raises(ValueError, match="confounder_as_content: True .* needs backbone: NFM"):
-        _model(tiny_dataset, tmp_path, confounder_as_content=True, backbone="FM")
-    with pytest.raises(ValueError, match="confounder_as_content: True .* other than embedded"):
+def test_confounder_as_content_and_embedded_experts_exclude_each_other(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="set confounder_as_content: False"):
         _model(tiny_dataset, tmp_path, confounder_as_content=True, expert_sharing="embedded")
+    _model(tiny_dataset, tmp_path, confounder_as_content=False, expert_sharing="embedded")
+
+
+def test_the_paper_preset_keeps_a_out_of_the_backbone():
+    from recbole_dcr.model.experts import PAPER_EXPERTS
+    assert PAPER_EXPERTS == {"expert_sharing": "separate", "confounder_as_content": False}

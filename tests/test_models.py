@@ -20,8 +20,10 @@ def _model_and_batch(tiny_dataset, tmp_path, model_name="DCRMoE", **overrides):
 
 @pytest.mark.parametrize("sharing", EXPERT_SHARING)
 def test_do_score_is_prior_weighted_sum_of_forced_condition_scores(tiny_dataset, tmp_path, sharing):
-    """The exact adjustment Σ_a P(a)·f(u, x, a), for every expert_sharing design."""
-    model, batch = _model_and_batch(tiny_dataset, tmp_path, expert_sharing=sharing)
+    """The exact adjustment Σ_a P(a)·f(u, x, a), for every expert_sharing design, over the paper's backbone
+    that never reads A (so that f(u, x, a) is the model forced to a; with confounder_as_content the sum
+    holds the item's own A fixed: test_expert_sharing.py)."""
+    model, batch = _model_and_batch(tiny_dataset, tmp_path, expert_sharing=sharing, confounder_as_content=False)
     model.eval()
     with torch.no_grad():
         for p in model.parameters():  # move away from the symmetric init so experts differ
@@ -78,14 +80,16 @@ def test_prior_is_saved_in_the_state_dict(tiny_dataset, tmp_path):
 
 
 def test_confounder_is_input_of_nfmwa_only(tiny_dataset, tmp_path):
+    """NFMWA reads A; NFMWOA never; DCRMoE reads the item's own A only with confounder_as_content (its default)."""
     fields = {}
-    for name in ("NFMWA", "NFMWOA", "DCRMoE"):
-        model, batch = _model_and_batch(tiny_dataset, tmp_path, model_name=name)
+    for name, overrides in (("NFMWA", {}), ("NFMWOA", {}), ("DCRMoE", {}),
+                            ("DCRMoE-paper", {"confounder_as_content": False})):
+        model, batch = _model_and_batch(tiny_dataset, tmp_path, model_name=name.split("-")[0], **overrides)
         fields[name] = set(model.token_field_names) | set(model.first_order_linear.token_field_names)
         assert model.predict(batch).shape == (len(batch),)
-    assert "duration_level" in fields["NFMWA"]
-    assert "duration_level" not in fields["NFMWOA"] | fields["DCRMoE"]
-    assert {"user_id", "item_id", "category"} <= fields["NFMWOA"] & fields["DCRMoE"]
+    assert "duration_level" in fields["NFMWA"] & fields["DCRMoE"]
+    assert "duration_level" not in fields["NFMWOA"] | fields["DCRMoE-paper"]
+    assert {"user_id", "item_id", "category"} <= fields["NFMWOA"] & fields["DCRMoE-paper"]
 
 
 def test_condition_inference_uses_observed_value(tiny_dataset, tmp_path):

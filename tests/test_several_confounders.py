@@ -90,14 +90,16 @@ def test_plugin_models_take_the_joint_field_not_its_parts(tmp_path, monkeypatch)
     assert model.num_confounder_values == train._dataset.num("duration_level+cover_level") - 1 > 6
 
 
+@pytest.mark.parametrize("as_content", [False, True])
 @pytest.mark.parametrize("experts", ["joint", "factored"])
-def test_joint_and_factored_experts_do_the_backdoor_sum(experts, tmp_path, monkeypatch):
+def test_joint_and_factored_experts_do_the_backdoor_sum(experts, as_content, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     small = {"sim_users": 40, "sim_items": 60, "sim_rows_per_user": 30, "sim_creators": 8}
     from recbole_dcr.config import Config
 
     config = Config(model="DCRMoE", dataset="dcr_sim2",
-                    config_dict={"data_path": str(tmp_path), "confounder_experts": experts, **small})
+                    config_dict={"data_path": str(tmp_path), "confounder_experts": experts,
+                                 "confounder_as_content": as_content, **small})
     train, _, _ = data_preparation(config, create_dataset(config))
     model = get_model("DCRMoE")(config, train._dataset)
     assert model.factored == (experts == "factored")
@@ -115,7 +117,14 @@ def test_joint_and_factored_experts_do_the_backdoor_sum(experts, tmp_path, monke
     model.eval()
     with torch.no_grad():
         do = model.predict(batch)
-        model.inference = "condition"
-        expected = sum(model.confounder_prior[a] * model.predict(with_confounder(batch, model.CONFOUNDER, a))
-                       for a in range(model.num_confounder_values))
+        if as_content:  # the sum over the intervened value, with m (the item's own values) held fixed
+            h, added = model.expert_input(batch)
+            expected = torch.sigmoid(model.expert_logits(h) + added.unsqueeze(-1)) @ model.confounder_prior
+            own = model.confounder_index(batch)  # ... of the function trained at the row's own value
+            torch.testing.assert_close(model.forward(batch), (model.expert_logits(h) + added.unsqueeze(-1))[
+                torch.arange(len(own)), own], rtol=1e-5, atol=1e-5)
+        else:  # the backbone never reads A: f(u, x, a) is the model forced to a
+            model.inference = "condition"
+            expected = sum(model.confounder_prior[a] * model.predict(with_confounder(batch, model.CONFOUNDER, a))
+                           for a in range(model.num_confounder_values))
     torch.testing.assert_close(do, expected)

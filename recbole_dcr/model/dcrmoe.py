@@ -55,8 +55,8 @@ class DCRMoE(ConfounderAwareRecommender):
         self.register_buffer("confounder_given_content", given)
         self.backbone = None  # NFM: the built-in embedding + bi-interaction layers
         if config["backbone"] != "NFM":
-            without_confounder = _DatasetWithoutFields(dataset, [self.CONFOUNDER, *dataset.confounder_parts])
-            self.backbone = make_backbone(config["backbone"], config, without_confounder)
+            hidden = [*dataset.confounder_parts] + ([] if self.confounder_as_input else [self.CONFOUNDER])
+            self.backbone = make_backbone(config["backbone"], config, _DatasetWithoutFields(dataset, hidden))
             self.backbone.share_feature_tables(self)
             offsets_on_device(self.backbone)
         matching_size = self.mlp_input_size(self.embedding_size if self.backbone is None else self.backbone.output_size)
@@ -65,9 +65,9 @@ class DCRMoE(ConfounderAwareRecommender):
         if sharing == "embedded" and (self.backbone is not None or self.factored):
             raise ValueError("expert_sharing: embedded puts A into the NFM backbone's bi-interaction: it needs "
                              "backbone: NFM and confounder_experts: joint; choose another expert_sharing")
-        if self.confounder_as_input and (self.backbone is not None or self.factored or sharing == "embedded"):
-            raise ValueError("confounder_as_content: True feeds the item's value of A to the NFM backbone: it needs "
-                             "backbone: NFM, confounder_experts: joint and an expert_sharing other than embedded")
+        if self.confounder_as_input and sharing == "embedded":
+            raise ValueError("expert_sharing: embedded already puts the intervened A into the backbone, where "
+                             "confounder_as_content puts the item's own A: set confounder_as_content: False with it")
         if self.factored:
             # one expert set per confounder; f(u,x,a1,a2) = σ(e1_a1(m) + e2_a2(m) + first order)
             self.register_buffer("part_index", dataset.confounder_part_index())
@@ -114,10 +114,11 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def expert_logits(self, h, **context):
         """Expert logit of every (joint) confounder value: [batch, K]."""
-        if not self.factored:
+        if self.factored:
+            logits = sum(e(h)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
+        else:
             logits = self.experts(h, **context)
-            return logits + torch.tanh(self.side.bias) if self.confounder_as_input else logits
-        return sum(e(h)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
+        return logits + torch.tanh(self.side.bias) if self.confounder_as_input else logits
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""

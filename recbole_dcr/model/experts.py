@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 EXPERT_SHARING = ("separate", "heads", "residual", "pull", "conditioned", "embedded")
-PAPER_EXPERTS = {"expert_sharing": "separate"}  # DCR-MoE as the paper built it: K independent experts
+PAPER_EXPERTS = {"expert_sharing": "separate", "confounder_as_content": False}  # DCR-MoE as the paper built it:
+# K independent experts over a backbone that never reads A
 INITS = ("xavier_normal", "uniform")
 
 
