@@ -96,10 +96,37 @@ def verdict(summary, ranked, first):
     return ranked.index(FLAGSHIP) + 1, first, gap, se, first == FLAGSHIP or -gap <= se, above_nfmwa
 
 
+def overall_lines(results, methods, seeds, settings):
+    """Per method, the mean NDCG@10 over every setting, mean ± SE over the seeds (a seed counts where the
+    method ran every setting on it), and the flagship's paired gap to each."""
+    per_seed = {}
+    for method in methods:
+        means = [statistics.fmean(results[run_key(method, s, seed)]["test"]["ndcg@10"] for s in settings)
+                 for seed in seeds if all(run_key(method, s, seed) in results for s in settings)]
+        if means:
+            per_seed[method] = means
+    if len(settings) < 2 or not per_seed:
+        return []
+    ranked = sorted(per_seed, key=lambda method: -statistics.fmean(per_seed[method]))
+    rows = []
+    for rank, method in enumerate(ranked, 1):
+        mean, se = mean_se(per_seed[method])
+        gap = "-"
+        if FLAGSHIP in per_seed and method != FLAGSHIP and len(per_seed[method]) == len(per_seed[FLAGSHIP]):
+            gap = "{:+.4f} ± {:.4f}".format(*paired_gap(per_seed[FLAGSHIP], per_seed[method]))
+        rows.append([rank, f"**{method}**" if method == FLAGSHIP else method, f"{mean:.4f} ± {se:.4f}", gap,
+                     len(per_seed[method])])
+    return (["## Over every setting", "", f"Test NDCG@10 averaged over the {len(settings)} settings, mean ± "
+             f"standard error over the seeds.", ""]
+            + table(["rank", "method", "mean NDCG@10", f"{FLAGSHIP} − method (paired)", "seeds"], rows) + [""])
+
+
 def report(results, args):
     lines = ["# Which model to pick: every method, every simulator setting, several seeds", "",
              f"Command: `python {' '.join(sys.argv)}`", "", machine_line(1) + f" {args.workers} runs at a time.", "",
-             f"Each method at its yaml defaults (`{FLAGSHIP}-paper`: `expert_sharing: separate`, the paper's experts), "
+             "Each method at its yaml defaults (" + "; ".join(
+                 f"`{name}`: {model} with " + ", ".join(f"`{k}: {v}`" for k, v in keys.items())
+                 for name, (model, keys) in METHODS.items() if keys and name in args.methods) + "), "
              f"early stopping on validation NDCG@10 (patience 10, at most {args.epochs} epochs), tested at its best "
              f"validation epoch. Seeds {', '.join(map(str, args.seeds))}: seed i draws its own dataset (`sim_seed` "
              f"{DATA_SEED_BASE} + i, data no default was chosen on) and trains with seed {TRAIN_SEED_BASE} + i. Test "
@@ -121,6 +148,7 @@ def report(results, args):
         lines += table(["setting", f"rank of {FLAGSHIP}", "first", "NDCG@10 gap to the first (paired)",
                         "first or within one SE", "above NFMWA"], summary_rows)
         lines.append("")
+    lines += overall_lines(results, args.methods, args.seeds, args.settings)
     lines += ["## Per setting", ""] + sections
     write_markdown(args.out, lines)
     print("\n".join(lines))

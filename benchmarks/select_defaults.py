@@ -65,6 +65,10 @@ VARIANTS = {
     "content": {"confounder_as_content": True},
     "content_alpha_0": {"confounder_as_content": True, "side_alpha": 0.0},
     "content_separate": {"confounder_as_content": True, "expert_sharing": "separate"},
+    "content_no_first_order": {"confounder_as_content": True, "confounder_first_order": False},
+    "content_identity": {"confounder_as_content": True, "side_activation": "identity"},
+    "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
+                                        "confounder_first_order": False},
 }
 
 

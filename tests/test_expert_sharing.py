@@ -204,3 +204,33 @@ def test_confounder_as_content_and_embedded_experts_exclude_each_other(tiny_data
 def test_the_paper_preset_keeps_a_out_of_the_backbone():
     from recbole_dcr.model.experts import PAPER_EXPERTS
     assert PAPER_EXPERTS == {"expert_sharing": "separate", "confounder_as_content": False}
+
+
+@pytest.mark.parametrize("backbone", ["NFM", "DeepFM"])
+def test_without_its_own_first_order_weight_the_items_a_adds_no_bias(tiny_dataset, tmp_path, backbone):
+    """confounder_first_order: False: the first-order term is the same whatever the row's A, and A's
+    first-order rows get no gradient; with True (and in NFMWA) the row's A moves it."""
+    for own in (True, False):
+        model, batch, _ = _model(tiny_dataset, tmp_path, backbone=backbone, confounder_first_order=own)
+        other = Interaction(dict(batch.interaction))
+        other[model.CONFOUNDER] = batch[model.CONFOUNDER] % model.num_confounder_values + 1
+        with torch.no_grad():
+            model.first_order_linear.token_embedding_table.embedding.weight.normal_()
+        moved = (model.first_order(batch) - model.first_order(other)).abs().max()
+        assert bool(moved > 1e-6) == own
+        model.first_order(batch).sum().backward()
+        table = model.first_order_linear.token_embedding_table
+        grad = table.embedding.weight.grad.abs().sum(-1)
+        slot = model.first_order_linear.token_field_names.index(model.CONFOUNDER)
+        rows = batch[model.CONFOUNDER].long().unique() + int(table.offsets[slot])
+        assert bool(grad[rows].sum() > 0) == own
+        assert bool(grad.sum() > 0)  # the other fields still learn
+
+
+def test_side_activation_identity_adds_s_a_itself(tiny_dataset, tmp_path):
+    model, batch, _ = _model(tiny_dataset, tmp_path, side_activation="identity")
+    with torch.no_grad():
+        model.side.bias.normal_(0, 3)
+    torch.testing.assert_close(model.side_logit(), model.side.bias)
+    with pytest.raises(ValueError, match="side_activation must be one of tanh, identity"):
+        _model(tiny_dataset, tmp_path, side_activation="relu")

@@ -4,8 +4,8 @@ Reference: Xiangnan He, Yang Zhang, Fuli Feng, Chonggang Song, Lingling Yi, Guoh
 Yongdong Zhang, "Addressing Confounding Feature Issue for Causal Recommendation", ACM TOIS 2022,
 sec. 3.3 and Algorithm 1.
 
-A shared backbone turns (U, X) — never A — into the matching vector m; expert a maps m to
-f(u, x, a).  ``expert_sharing`` says how much the experts share (:mod:`recbole_dcr.model.experts`):
+A shared backbone turns (U, X) into the matching vector m (in the paper never reading A; here by
+default with the item's own A as content, below); expert a maps m to f(u, x, a).  ``expert_sharing`` says how much the experts share (:mod:`recbole_dcr.model.experts`):
 ``separate`` is the paper's K independent MLPs.  ``backbone`` is NFM (the paper's embedding + bi-interaction layers) or any RecBole model
 with an adapter in :mod:`recbole_dcr.model.backbones` (FM, DeepFM, WideDeep, DCN, DCNV2, xDeepFM,
 AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inference:
@@ -16,24 +16,27 @@ AutoInt).  Training fits each row with the expert of its own a (eq. 3).  Inferen
 * ``inference: supported`` or ``shrunk`` — the adjustment restricted to, or shrunk toward, the values of
   A the item's content occurs with in training (:mod:`recbole_dcr.model.adjustment`; issue #16).
 
-``confounder_as_content: True`` (issue #22) tells apart the two roles of A. The item's own value a_x is a
-fact about its content (A sets X, X sets A, or both share a hidden cause), so the NFM backbone reads it as
-any item field and m = f_Θ(u, x, a_x) keeps what a_x says about the user's taste. The intervened value a
-enters only through the experts and a side logit s_a per value, fit to the training label on its own
-(weight ``side_alpha``, as CR's side branch), which takes A's direct effect: the training logit is
-expert_a(m) + first order + tanh(s_a). The ranking is still the exact Σ_a P(a)·f(u, x, a), over a with
-x (and a_x) held fixed.
+``confounder_as_content: True`` (the default; issue #22) tells apart the two roles of A. The item's
+own value a_x is a fact about its content (A sets X, X sets A, or both share a hidden cause), so the
+backbone reads it as any item field and m = f_Θ(u, x, a_x) keeps what a_x says about the user's taste.
+The intervened value a enters only through the experts and a side logit s_a per value, fit to the
+training label on its own (weight ``side_alpha``, as CR's side branch), which takes A's direct effect:
+the training logit is expert_a(m) + first order + tanh(s_a). The ranking is still the exact
+Σ_a P(a)·f(u, x, a), over a with x (and a_x) held fixed.
 """
 
 import torch
 from torch import nn
 
 from recbole_dcr.compat import offsets_on_device
-from recbole_dcr.model.adjustment import CONTENT_AWARE, backdoor_sum, check_inference, content_aware_weights
+from recbole_dcr.model.adjustment import (CONTENT_AWARE, backdoor_sum, check_inference, confounder_tables,
+                                         content_aware_weights)
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.experts import make_experts
 from recbole_dcr.model.layers import ConfounderAwareRecommender, _DatasetWithoutFields
 from recbole_dcr.overlap import confounder_given_content
+
+SIDE_ACTIVATIONS = ("tanh", "identity")
 
 
 class DCRMoE(ConfounderAwareRecommender):
@@ -79,6 +82,12 @@ class DCRMoE(ConfounderAwareRecommender):
             self.experts = make_experts(sharing, self.num_confounder_values, matching_size, config)
         self.needs_field_sum = not self.factored and getattr(self.experts, "needs_field_sum", False)
         self.side_alpha = float(config["side_alpha"] or 0.0)
+        self.side_activation = config["side_activation"] or "tanh"
+        if self.side_activation not in SIDE_ACTIVATIONS:
+            raise ValueError(f"side_activation must be one of {', '.join(SIDE_ACTIVATIONS)}, "
+                             f"got {self.side_activation!r}")
+        # the item's own A with a first-order weight of its own: a per-value bias there survives the sum
+        self.own_first_order = config["confounder_first_order"] is not False
         if self.confounder_as_input:
             self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
             self.side.bias = nn.Parameter(torch.zeros(self.num_confounder_values))
@@ -109,7 +118,7 @@ class DCRMoE(ConfounderAwareRecommender):
         else:
             expert_logit = self.experts(h, self.confounder_index(interaction), **context)
         if self.confounder_as_input:
-            expert_logit = expert_logit + torch.tanh(self.side.bias[self.confounder_index(interaction)])
+            expert_logit = expert_logit + self.side_logit()[self.confounder_index(interaction)]
         return expert_logit + added
 
     def expert_logits(self, h, **context):
@@ -118,7 +127,21 @@ class DCRMoE(ConfounderAwareRecommender):
             logits = sum(e(h)[:, self.part_index[:, i]] for i, e in enumerate(self.part_experts))
         else:
             logits = self.experts(h, **context)
-        return logits + torch.tanh(self.side.bias) if self.confounder_as_input else logits
+        return logits + self.side_logit() if self.confounder_as_input else logits
+
+    def side_logit(self):
+        """What the side logit adds for each value of A: tanh(s_a) (CR's bounded branch) or s_a, [K]."""
+        return torch.tanh(self.side.bias) if self.side_activation == "tanh" else self.side.bias
+
+    def first_order(self, interaction):
+        linear = super().first_order(interaction)
+        if not self.confounder_as_input or self.own_first_order:
+            return linear
+        # without the item's own A: its weight would be a per-value bias that the sum keeps, the side
+        # logit's twin; subtracting the row looked up leaves it no gradient (L2 keeps it at 0)
+        table, slot = confounder_tables(self.first_order_linear, self.CONFOUNDER)[0]
+        rows = interaction[self.CONFOUNDER].long() + int(table.offsets[slot])
+        return linear - table.embedding(rows).squeeze(-1)
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""
