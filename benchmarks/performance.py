@@ -106,7 +106,10 @@ TRAIN_PIPELINES = {
     "DCRMoE": ("recbole_dcr DCRMoE", "DCRMoE", {}),
     "DCRMoE_eager": ("recbole_dcr DCRMoE, cuda_graphs=False (eager loop)", "DCRMoE", {"cuda_graphs": False}),
     "DCRMoE_bf16": ("recbole_dcr DCRMoE, train_precision=bf16", "DCRMoE", {"train_precision": "bf16"}),
-    **{f"DCRMoE_{sharing}": (f"recbole_dcr DCRMoE, expert_sharing={sharing}", "DCRMoE", {"expert_sharing": sharing})
+    # separate: the paper's DCR-MoE; embedded already feeds the intervened A to the backbone
+    **{f"DCRMoE_{sharing}": (f"recbole_dcr DCRMoE, expert_sharing={sharing}", "DCRMoE",
+                             {"expert_sharing": sharing, **({"confounder_as_content": False}
+                                                            if sharing in ("separate", "embedded") else {})})
        for sharing in EXPERT_SHARING},
 }
 

@@ -67,6 +67,8 @@ VARIANTS = {
     "content_separate": {"confounder_as_content": True, "expert_sharing": "separate"},
     "content_no_first_order": {"confounder_as_content": True, "confounder_first_order": False},
     "content_identity": {"confounder_as_content": True, "side_activation": "identity"},
+    "content_residual_l2_1e-2": {"confounder_as_content": True, "residual_weight_decay": 1e-2},
+    "content_heads": {"confounder_as_content": True, "expert_sharing": "heads"},
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
                                         "confounder_first_order": False},
 }
