@@ -225,10 +225,10 @@ def main(argv=None):
     quiet_known_warnings()
     from recbole_dcr.config import ConfigError
     from recbole_dcr.data.dataset import DatasetError
-    from recbole_dcr.registry import UnknownModelError
+    from recbole_dcr.registry import SettingError, UnknownModelError
 
     try:
         return HANDLERS[args.command](_split_files(args), rest)
-    except (UnknownModelError, DatasetError, ConfigError) as error:
+    except (UnknownModelError, SettingError, DatasetError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

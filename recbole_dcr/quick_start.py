@@ -16,7 +16,7 @@ from recbole.utils import get_environment, init_logger, init_seed, set_color
 from recbole_dcr.checkpoint import ResumeError
 from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset, data_preparation
-from recbole_dcr.registry import get_model, get_trainer
+from recbole_dcr.registry import get_model, get_trainer, refused_settings
 from recbole_dcr.trainer import check_resumable
 
 Run = namedtuple("Run", "config result trainer test_data")
@@ -50,10 +50,12 @@ def build_run(config, verbose=False):
     # Tiny weights (the N(0, 1e-4) initialisation) shrunk further by L2 become subnormal floats, which the
     # CPU multiplies 20-60x slower; flushed to zero, they move the results by rounding only.
     torch.set_flush_denormal(bool(config["flush_denormal"]))
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    with refused_settings(config["model"]):
+        model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     if verbose:
         logger.info(model)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    with refused_settings(f"{config['model']}'s trainer"):
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     return trainer, train_data, valid_data, test_data
 
 

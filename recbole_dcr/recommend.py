@@ -24,7 +24,7 @@ from recbole_dcr.config import Config
 from recbole_dcr.data import create_dataset
 from recbole_dcr.data.dataset import dataset_fingerprint
 from recbole_dcr.model.layers import ConfounderAwareRecommender
-from recbole_dcr.registry import get_model
+from recbole_dcr.registry import get_model, refused_settings
 
 
 def load_data_and_model(model_file, config_dict=None):
@@ -45,7 +45,8 @@ def load_data_and_model(model_file, config_dict=None):
             f"{changed} differ (e.g. {changed[0]}: {saved.get(changed[0], ['absent'])[0]} tokens then, "
             f"{current.get(changed[0], ['absent'])[0]} now). Point data_path at the training data."
         )
-    model = get_model(config["model"])(config, train).to(config["device"])
+    with refused_settings(config["model"]):
+        model = get_model(config["model"])(config, train).to(config["device"])
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:

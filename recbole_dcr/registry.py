@@ -9,6 +9,7 @@ with the closest names.  A leaf of the import graph: it imports nothing of recbo
 import difflib
 import importlib
 import importlib.util
+from contextlib import contextmanager
 
 PLUGIN_MODELS = {
     "DCRMoE": "recbole_dcr.model.dcrmoe:DCRMoE",
@@ -48,6 +49,24 @@ _OTHER_RECBOLE_KINDS = {
 
 class UnknownModelError(ValueError):
     """A model name that is neither a plugin model nor a RecBole context-aware model."""
+
+
+class SettingError(ValueError):
+    """A config value that a model or trainer refused while it was built; the message says which and the fix."""
+
+
+@contextmanager
+def refused_settings(what):
+    """Turn the ValueError a model's or trainer's ``__init__`` raises for a bad key into a SettingError
+    naming ``what`` (the command prints it as one line instead of a traceback)."""
+    try:
+        yield
+    except SettingError:
+        raise
+    except ValueError as error:
+        if isinstance(error, UnknownModelError):
+            raise
+        raise SettingError(f"{what}: {error}") from None
 
 
 def _load(target):

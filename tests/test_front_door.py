@@ -302,3 +302,17 @@ def test_the_command_itself_prints_one_line_and_exits_2(tmp_path):
     assert done.stderr.splitlines() == ["error: --learning_rate=abc: expected a number, got the text 'abc'; fix: e.g. "
                                         "--learning_rate=0.01 (the default)"]
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("overrides, says", [
+    (["--side_activation=relu"], "error: DCRMoE: side_activation must be one of tanh, identity, got 'relu'"),
+    (["--expert_sharing=embedded"], "set confounder_as_content: False"),
+    (["--sparse_embeddings=True", "--learner=adam"], "error: DCRMoE's trainer: sparse_embeddings: True needs a learner"),
+])
+def test_a_value_the_model_or_trainer_refuses_is_one_line_and_exit_2(tiny_dataset, tmp_path, capsys, overrides, says):
+    data_path, _, _ = tiny_dataset
+    status = cli.main(["train", "--model=DCRMoE", "--dataset=tiny", f"--data_path={data_path}",
+                       "--benchmark_filename=['train','valid','test']", f"--checkpoint_dir={tmp_path}",
+                       "--epochs=1", "--show_progress=False", *overrides])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and says in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -18,7 +18,7 @@ from recbole_dcr.data import create_dataset
 from recbole_dcr.data.dataloader import UserRankingEvalDataLoader
 from recbole_dcr.model.experts import PAPER_EXPERTS, ExpertBlock
 from recbole_dcr.quick_start import train
-from recbole_dcr.registry import get_model
+from recbole_dcr.registry import get_model, refused_settings
 from recbole_dcr.research.reports import (
     command_line,
     machine_line,
@@ -101,7 +101,8 @@ def inference_cost(make_config, train_dataset, rows_dataset, model_names=COST_MO
             config[key] = value
         batches = scoring_batches(rows_dataset, config["eval_batch_size"])
         n_rows = sum(len(batch) for batch in batches)
-        model = get_model(model_name)(config, train_dataset).to(config["device"]).eval()
+        with refused_settings(name):
+            model = get_model(model_name)(config, train_dataset).to(config["device"]).eval()
         with torch.no_grad():
             with PassCounter(model) as counter:
                 for batch in batches:
