@@ -53,7 +53,7 @@ from recbole_dcr.distributed import (
     sum_gradients,
 )
 from recbole_dcr.files import remove_stale_temporaries
-from recbole_dcr.sparse_embeddings import SPARSE_LEARNERS, SparseEmbeddings
+from recbole_dcr.sparse_embeddings import SPARSE_LEARNERS, RowSparseAdagrad, SparseEmbeddings
 from recbole_dcr.version import __version__
 
 RANKING_METRICS = {"recall", "cappedrecall", "map", "ndcg", "precision", "mrr", "hit"}
@@ -272,6 +272,8 @@ class DCRTrainer(TrainerBase):
     def _build_optimizer(self, **kwargs):
         kwargs["params"] = self._l2_groups(kwargs.get("params", self._optimized_parameters()))
         optimizer = super()._build_optimizer(**kwargs)
+        if type(optimizer) is torch.optim.Adagrad and self._sparse_parameter_ids():
+            optimizer = RowSparseAdagrad(optimizer.param_groups, **optimizer.defaults)
         if self.device.type == "cpu":
             fuse_optimizer_groups(optimizer, self._sparse_parameter_ids())
         return optimizer
