@@ -25,25 +25,24 @@ class _RowsRead(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weight, indices, read):
-        rows, inverse = torch.unique(indices.reshape(-1), return_inverse=True)
+    def forward(ctx, weight, rows, inverse, read):
         read.rows, read.used = rows, weight.index_select(0, rows)
         ctx.read, ctx.shape = read, weight.shape
         ctx.save_for_backward(inverse)
-        return read.used[inverse].view(*indices.shape, weight.shape[1])
+        return F.embedding(inverse, read.used)
 
     @staticmethod
     def backward(ctx, grad):
         (inverse,) = ctx.saved_tensors
         read = ctx.read
-        values = torch.zeros_like(read.used).index_add_(0, inverse, grad.reshape(-1, grad.shape[-1]))
+        values = torch.zeros_like(read.used).index_add_(0, inverse.reshape(-1), grad.reshape(-1, grad.shape[-1]))
         if read.l2:
             values.add_(read.used, alpha=read.l2)
         if read.padding_idx is not None:  # as nn.Embedding: the padding row never moves
             values[read.rows == read.padding_idx] = 0
         gradient = torch.sparse_coo_tensor(read.rows.unsqueeze(0), values, ctx.shape, is_coalesced=True,
                                            check_invariants=False)
-        return gradient, None, None
+        return gradient, None, None, None
 
 
 class _Read:
@@ -81,7 +80,7 @@ class RowSparseEmbedding(nn.Embedding):
             return F.embedding(indices, self.weight, self.padding_idx, sparse=True)
         read = self.last_read = _Read(self.padding_idx)
         self.recorder.record(self, read)
-        return _RowsRead.apply(self.weight, indices, read)
+        return _RowsRead.apply(self.weight, *self.recorder.distinct(indices), read)
 
 
 class SparseEmbeddings:
@@ -95,6 +94,7 @@ class SparseEmbeddings:
     def __init__(self, model, coefficient, min_rows=0):
         self.coefficient = coefficient
         self.read = {}  # id(table) -> (table, [its _Read of the current step])
+        self._last_distinct = None
         self.tables = []
         for parent in list(model.modules()):
             for name, child in list(parent.named_children()):
@@ -108,6 +108,15 @@ class SparseEmbeddings:
                     table = RowSparseEmbedding(child, self)
                     setattr(parent, name, table)
                     self.tables.append(table)
+
+    def distinct(self, indices):
+        """(the distinct rows of ``indices``, each index's place among them); the item table and its
+        first-order weights read the same indices, so the last answer is kept for the next table."""
+        last = self._last_distinct
+        if last is None or last[0].shape != indices.shape or not torch.equal(last[0], indices):
+            rows, inverse = torch.unique(indices.reshape(-1), return_inverse=True)
+            last = self._last_distinct = (indices, rows, inverse.view(indices.shape))
+        return last[1], last[2]
 
     def record(self, table, read):
         if self.coefficient:
