@@ -54,7 +54,7 @@ class _Read:
 
 
 class RowSparseEmbedding(nn.Embedding):
-    """nn.Embedding whose training lookups go through :class:`_RowsRead` (same values, same gradients)
+    """nn.Embedding whose training lookups go through ``_RowsRead`` (same values, same gradients)
     and are reported to ``recorder``; it shares the weight (the same Parameter) of the table it replaces."""
 
     def __init__(self, table, recorder):
