@@ -69,6 +69,10 @@ VARIANTS = {
     "content_identity": {"confounder_as_content": True, "side_activation": "identity"},
     "content_residual_l2_1e-2": {"confounder_as_content": True, "residual_weight_decay": 1e-2},
     "content_heads": {"confounder_as_content": True, "expert_sharing": "heads"},
+    # stronger L2 on the per-value MLPs: toward one shared MLP, i.e. CR's main branch under the exact sum
+    "content_residual_l2_1e-1": {"confounder_as_content": True, "residual_weight_decay": 1e-1},
+    "content_residual_l2_1": {"confounder_as_content": True, "residual_weight_decay": 1.0},
+    "content_residual_l2_10": {"confounder_as_content": True, "residual_weight_decay": 10.0},
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
                                         "confounder_first_order": False},
 }
