@@ -49,7 +49,7 @@ VARIANTS = {
     # paper's backbone that never reads A (as they were chosen, before confounder_as_content)
     "sharing_separate": {"confounder_as_content": False, "expert_sharing": "separate"},
     "sharing_heads": {"confounder_as_content": False, "expert_sharing": "heads"},
-    "sharing_residual": {"confounder_as_content": False, "expert_sharing": "residual"},
+    "sharing_residual": {"confounder_as_content": False, "expert_sharing": "residual", "residual_weight_decay": 1e-3},
     "sharing_residual_l2_1e-3": {"confounder_as_content": False, "expert_sharing": "residual",
                                  "residual_weight_decay": 1e-3},
     "sharing_residual_l2_0": {"confounder_as_content": False, "expert_sharing": "residual",
@@ -61,12 +61,14 @@ VARIANTS = {
     "sharing_pull_1": {"confounder_as_content": False, "expert_sharing": "pull", "expert_pull": 1.0},
     "sharing_pull_10": {"confounder_as_content": False, "expert_sharing": "pull", "expert_pull": 10.0},
     "sharing_embedded": {"confounder_as_content": False, "expert_sharing": "embedded"},
-    # the item's own A as content in the backbone, the intervened A in the experts and a side logit
-    "content": {"confounder_as_content": True},
-    "content_alpha_0": {"confounder_as_content": True, "side_alpha": 0.0},
+    # the item's own A as content in the backbone, the intervened A in the experts and a side logit (the
+    # residual L2 pinned at 1e-3, the default when these ran)
+    "content": {"confounder_as_content": True, "residual_weight_decay": 1e-3},
+    "content_alpha_0": {"confounder_as_content": True, "side_alpha": 0.0, "residual_weight_decay": 1e-3},
     "content_separate": {"confounder_as_content": True, "expert_sharing": "separate"},
-    "content_no_first_order": {"confounder_as_content": True, "confounder_first_order": False},
-    "content_identity": {"confounder_as_content": True, "side_activation": "identity"},
+    "content_no_first_order": {"confounder_as_content": True, "confounder_first_order": False,
+                               "residual_weight_decay": 1e-3},
+    "content_identity": {"confounder_as_content": True, "side_activation": "identity", "residual_weight_decay": 1e-3},
     "content_residual_l2_1e-2": {"confounder_as_content": True, "residual_weight_decay": 1e-2},
     "content_heads": {"confounder_as_content": True, "expert_sharing": "heads"},
     # stronger L2 on the per-value MLPs: toward one shared MLP, i.e. CR's main branch under the exact sum
@@ -74,7 +76,7 @@ VARIANTS = {
     "content_residual_l2_1": {"confounder_as_content": True, "residual_weight_decay": 1.0},
     "content_residual_l2_10": {"confounder_as_content": True, "residual_weight_decay": 10.0},
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
-                                        "confounder_first_order": False},
+                                        "confounder_first_order": False, "residual_weight_decay": 1e-3},
 }
 
 
