@@ -75,6 +75,15 @@ VARIANTS = {
     "content_residual_l2_1e-1": {"confounder_as_content": True, "residual_weight_decay": 1e-1},
     "content_residual_l2_1": {"confounder_as_content": True, "residual_weight_decay": 1.0},
     "content_residual_l2_10": {"confounder_as_content": True, "residual_weight_decay": 10.0},
+    "content_residual_l2_100": {"confounder_as_content": True, "residual_weight_decay": 100.0},
+    "content_residual_l2_10_gain": {"confounder_as_content": True, "residual_weight_decay": 10.0, "residual_gain": True},
+    # the item's own A left out of the backbone for a share of training rows (0: content, 1: no content)
+    "content_dropout_0.2": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                            "confounder_content_dropout": 0.2},
+    "content_dropout_0.5": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                            "confounder_content_dropout": 0.5},
+    "content_dropout_0.5_gain": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                                 "confounder_content_dropout": 0.5, "residual_gain": True},
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
                                         "confounder_first_order": False, "residual_weight_decay": 1e-3},
 }

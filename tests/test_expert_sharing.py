@@ -22,6 +22,7 @@ BLOCKS = {
     "pull": lambda: ExpertMLPs(4, 8, [16, 8], pull=0.5),
     "heads": lambda: SharedTrunkHeads(4, 8, [16, 8]),
     "residual": lambda: SharedWithResidual(4, 8, [16, 8], [4], residual_weight_decay=0.5),
+    "residual_gain": lambda: SharedWithResidual(4, 8, [16, 8], [4], residual_weight_decay=0.5, gain=True),
     "conditioned": lambda: ConditionedMLP(4, 8, [16, 8]),
     "embedded": lambda: EmbeddedValueMLP(4, 8, 8, [16, 8]),
 }
@@ -61,12 +62,14 @@ def _per_value_only_and_shared(block, sharing):
         return [block.heads.weight, block.heads.bias], list(block.trunk.weights)
     if sharing == "residual":
         return list(block.residual.weights), list(block.shared.weights)
+    if sharing == "residual_gain":
+        return list(block.residual.weights) + [block.log_gain], list(block.shared.weights)
     if sharing == "embedded":
         return [block.value_embedding.weight, block.value_weight.weight], list(block.mlp.weights)
     return [block.value.bias], list(block.mlp.weights)
 
 
-@pytest.mark.parametrize("sharing", ["separate", "heads", "residual", "conditioned", "embedded"])
+@pytest.mark.parametrize("sharing", ["separate", "heads", "residual", "residual_gain", "conditioned", "embedded"])
 def test_a_row_trains_what_its_own_value_uses(sharing):
     """Rows of value 1 only: no gradient reaches what only other values use; shared parts do get one."""
     block = _perturbed(BLOCKS[sharing]())
@@ -92,12 +95,37 @@ def test_pull_and_residual_penalties():
     torch.testing.assert_close(residual.penalty(), 0.5 * sum((w ** 2).sum() for w in residual.residual.weights))
 
 
+def test_residual_gain_scales_the_shared_logit_per_value():
+    """residual_gain: value a's logit is exp(g_a)·shared(m) + residual_a(m); g = 0 is the plain residual."""
+    block = _perturbed(SharedWithResidual(4, 8, [16], [4], gain=True))
+    m = torch.randn(30, 8)
+    shared, residual = block.shared(m), block.residual(m)
+    torch.testing.assert_close(block(m), shared * block.log_gain.exp() + residual)
+    with torch.no_grad():
+        block.log_gain.zero_()
+    plain = SharedWithResidual(4, 8, [16], [4])
+    plain.load_state_dict({k: v for k, v in block.state_dict().items() if k != "log_gain"})
+    assert plain.log_gain is None
+    torch.testing.assert_close(block(m), plain(m))
+    block.reset_parameters()
+    assert torch.all(block.log_gain == 0)
+
+
+def test_residual_gain_is_wired_from_the_config(tiny_dataset, tmp_path):
+    model, batch, _ = _model(tiny_dataset, tmp_path, residual_gain=True)
+    assert model.experts.log_gain is not None and len(model.experts.log_gain) == model.num_confounder_values
+    model.calculate_loss(batch).backward()
+    assert model.experts.log_gain.grad.abs().sum() > 0
+    default, _, _ = _model(tiny_dataset, tmp_path)
+    assert default.experts.log_gain is None  # the yaml default
+
+
 def test_inference_cost_per_candidate_is_not_above_separate_experts():
     """Table 4 of issue #22: a sharing design costs no more multiply-adds per candidate than separate, but for
     embedded's e_a ⊙ s (embedding_size per value: 0.04% of the paper's expert sizes)."""
     separate = ExpertMLPs(6, 16, [256, 128]).multiply_adds(all_values=True)
     blocks = {"separate": ExpertMLPs(6, 16, [256, 128]), "pull": ExpertMLPs(6, 16, [256, 128], pull=1.0),
-              "heads": SharedTrunkHeads(6, 16, [256, 128]), "residual": SharedWithResidual(6, 16, [256, 128], [32]),
+              "heads": SharedTrunkHeads(6, 16, [256, 128]), "residual": SharedWithResidual(6, 16, [256, 128], [32], gain=True),
               "conditioned": ConditionedMLP(6, 16, [256, 128]), "embedded": EmbeddedValueMLP(6, 16, 16, [256, 128])}
     assert set(blocks) == set(EXPERT_SHARING)
     for sharing, block in blocks.items():
@@ -234,3 +262,44 @@ def test_side_activation_identity_adds_s_a_itself(tiny_dataset, tmp_path):
     torch.testing.assert_close(model.side_logit(), model.side.bias)
     with pytest.raises(ValueError, match="side_activation must be one of tanh, identity"):
         _model(tiny_dataset, tmp_path, side_activation="relu")
+
+
+def test_content_dropout_leaves_the_items_own_a_out_for_some_training_rows(tiny_dataset, tmp_path):
+    """confounder_content_dropout: in training, a dropped row's logit equals that of a model whose backbone
+    never reads A's embedding or first-order weight; kept rows and inference are untouched."""
+    model, batch, _ = _model(tiny_dataset, tmp_path, confounder_content_dropout=0.5)
+    with torch.no_grad():
+        for module in model.modules():  # N(0, 1e-4) rows would hide the difference
+            if isinstance(module, torch.nn.Embedding):
+                module.weight.normal_()
+        model.eval()
+        full = model.forward(batch)
+        model.train()
+        torch.manual_seed(5)
+        trained = model.forward(batch)
+        torch.manual_seed(5)
+        kept = (torch.rand(len(full)) >= 0.5)
+        slot = len(model.token_seq_field_names) + model.token_field_names.index(model.CONFOUNDER)
+        table, fo_slot = model.first_order_linear.token_embedding_table, \
+            model.first_order_linear.token_field_names.index(model.CONFOUNDER)
+        saved_embedding = model.token_embedding_table.embedding.weight.clone()
+        saved_first_order = table.embedding.weight.clone()
+        a_rows = torch.arange(1, model.num_confounder_values + 1)
+        model.token_embedding_table.embedding.weight[a_rows + int(model.token_embedding_table.offsets[slot])] = 0
+        table.embedding.weight[a_rows + int(table.offsets[fo_slot])] = 0
+        model.eval()
+        without_a = model.forward(batch)
+        model.token_embedding_table.embedding.weight.copy_(saved_embedding)
+        table.embedding.weight.copy_(saved_first_order)
+    assert 0 < int(kept.sum()) < len(kept)
+    torch.testing.assert_close(trained[kept], full[kept], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(trained[~kept], without_a[~kept], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(full[~kept], without_a[~kept])
+    model.calculate_loss(batch).backward()  # trains through the mask
+
+
+def test_content_dropout_needs_the_items_own_a_in_the_nfm_backbone(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="needs confounder_as_content: True and backbone: NFM"):
+        _model(tiny_dataset, tmp_path, confounder_content_dropout=0.5, confounder_as_content=False)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+        _model(tiny_dataset, tmp_path, confounder_content_dropout=1.5)

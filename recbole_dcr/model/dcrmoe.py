@@ -88,6 +88,17 @@ class DCRMoE(ConfounderAwareRecommender):
                              f"got {self.side_activation!r}")
         # the item's own A with a first-order weight of its own: a per-value bias there survives the sum
         self.own_first_order = config["confounder_first_order"] is not False
+        # the item's own A left out of the backbone for this share of training rows: the backbone
+        # also learns without it, so less of A's effect on the training label rides on a_x (which the
+        # sum holds fixed) and more on the intervened value (which it averages out)
+        self.content_dropout = float(config["confounder_content_dropout"] or 0.0)
+        self._content_kept = None  # per training batch: 1 where a row's backbone reads its own A, else 0
+        if self.content_dropout:
+            if not self.confounder_as_input or self.backbone is not None:
+                raise ValueError("confounder_content_dropout drops the item's own A from the NFM backbone: it "
+                                 "needs confounder_as_content: True and backbone: NFM (or set it to 0)")
+            if not 0.0 < self.content_dropout < 1.0:
+                raise ValueError(f"confounder_content_dropout must be in [0, 1), got {self.content_dropout}")
         if self.confounder_as_input:
             self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
             self.side.bias = nn.Parameter(torch.zeros(self.num_confounder_values))
@@ -97,9 +108,27 @@ class DCRMoE(ConfounderAwareRecommender):
         self.apply(self._init_weights)
 
     def matching(self, interaction, embeddings=None):
-        if self.backbone is None:
+        if self.backbone is not None:
+            return self.backbone(interaction)
+        if self._content_kept is None:
             return super().matching(interaction, embeddings)
-        return self.backbone(interaction)
+        if embeddings is None:
+            embeddings = self.concat_embed_input_fields(interaction)
+        slot = len(self.token_seq_field_names) + self.token_field_names.index(self.CONFOUNDER)
+        keep = torch.ones_like(embeddings[:1, :, :1]).repeat(len(embeddings), 1, 1)
+        keep[:, slot, 0] = self._content_kept
+        return super().matching(interaction, embeddings * keep)
+
+    def _with_content_dropout(self, interaction, compute):
+        """``compute()`` with the item's own A left out of the backbone for a random share of rows (training)."""
+        if not (self.content_dropout and self.training):
+            return compute()
+        rows = len(interaction[self.CONFOUNDER])
+        self._content_kept = (torch.rand(rows, device=self.confounder_prior.device) >= self.content_dropout).float()
+        try:
+            return compute()
+        finally:
+            self._content_kept = None
 
     def value_input(self, interaction):
         """(what the experts read, what is added to their logit, the expert block's other inputs): for
@@ -111,6 +140,9 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def forward(self, interaction):
         """Logit of f(u, x, a) with each row's observed a."""
+        return self._with_content_dropout(interaction, lambda: self._forward(interaction))
+
+    def _forward(self, interaction):
         h, added, context = self.value_input(interaction)
         if self.factored:
             parts = self.part_index[self.confounder_index(interaction)]
@@ -135,13 +167,14 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def first_order(self, interaction):
         linear = super().first_order(interaction)
-        if not self.confounder_as_input or self.own_first_order:
+        if not self.confounder_as_input or (self.own_first_order and self._content_kept is None):
             return linear
         # without the item's own A: its weight would be a per-value bias that the sum keeps, the side
         # logit's twin; subtracting the row looked up leaves it no gradient (L2 keeps it at 0)
         table, slot = confounder_tables(self.first_order_linear, self.CONFOUNDER)[0]
         rows = interaction[self.CONFOUNDER].long() + int(table.offsets[slot])
-        return linear - table.embedding(rows).squeeze(-1)
+        dropped = 1.0 if not self.own_first_order else 1.0 - self._content_kept
+        return linear - dropped * table.embedding(rows).squeeze(-1)
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""

@@ -271,23 +271,38 @@ class SharedWithResidual(ExpertBlock):
 
     The per-value part starts where the shared one leaves off and is held near zero by its own L2
     term, ``residual_weight_decay``·Σ‖W‖² over its weights (on top of ``weight_decay``).
+
+    ``gain`` (``residual_gain``) also scales the shared logit by exp(g_a) per value, g_a starting at 0:
+    A may set how much the match moves the training label (a short video is finished whatever the
+    match, a long one only when it is high), which a small, heavily regularised residual cannot express
+    but one positive scalar per value can; exp keeps every value's score increasing in the shared one,
+    and ``weight_decay`` on g pulls each value back toward the shared scale.
     """
 
     def __init__(self, num_values, input_size, hidden_sizes, residual_hidden_sizes, dropout_prob=0.0,
-                 init="xavier_normal", residual_weight_decay=0.0):
+                 init="xavier_normal", residual_weight_decay=0.0, gain=False):
         super().__init__()
         self.num_experts = num_values
         self.shared = MLP(input_size, hidden_sizes, output_size=1, dropout_prob=dropout_prob, init=init)
         self.residual = ExpertMLPs(num_values, input_size, residual_hidden_sizes, dropout_prob, init)
         self.residual_weight_decay = float(residual_weight_decay or 0.0)
+        self.log_gain = nn.Parameter(torch.zeros(num_values)) if gain else None
 
     def reset_parameters(self, init="xavier_normal"):
         self.shared.reset_parameters(init)
         self.residual.reset_parameters(init)
+        if self.log_gain is not None:
+            nn.init.zeros_(self.log_gain)
 
     def forward(self, m, index=None):
         shared = self.shared(m)
-        return shared + self.residual(m) if index is None else shared[:, 0] + self.residual(m, index)
+        if index is None:
+            scaled = shared if self.log_gain is None else shared * self.log_gain.exp()
+            return scaled + self.residual(m)
+        shared = shared[:, 0]
+        if self.log_gain is not None:
+            shared = shared * F.embedding(index, self.log_gain[:, None])[:, 0].exp()
+        return shared + self.residual(m, index)
 
     def penalty(self):
         if not self.residual_weight_decay:
@@ -295,7 +310,8 @@ class SharedWithResidual(ExpertBlock):
         return self.residual_weight_decay * sum(w.square().sum() for w in self.residual.weights)
 
     def multiply_adds(self, all_values):
-        return self.shared.multiply_adds() + self.residual.multiply_adds(all_values)
+        gains = 0 if self.log_gain is None else (self.num_experts if all_values else 1)
+        return self.shared.multiply_adds() + self.residual.multiply_adds(all_values) + gains
 
     def one_pass_multiply_adds(self):
         return self.shared.multiply_adds()
@@ -398,7 +414,7 @@ def make_experts(sharing, num_values, input_size, config):
         return SharedTrunkHeads(num_values, input_size, hidden, dropout, init)
     if sharing == "residual":
         return SharedWithResidual(num_values, input_size, hidden, list(config["residual_hidden_size"]), dropout,
-                                  init, config["residual_weight_decay"])
+                                  init, config["residual_weight_decay"], gain=bool(config["residual_gain"]))
     if sharing == "conditioned":
         return ConditionedMLP(num_values, input_size, hidden, dropout, init)
     if sharing == "embedded":
