@@ -298,8 +298,16 @@ def test_content_dropout_leaves_the_items_own_a_out_for_some_training_rows(tiny_
     model.calculate_loss(batch).backward()  # trains through the mask
 
 
-def test_content_dropout_needs_the_items_own_a_in_the_nfm_backbone(tiny_dataset, tmp_path):
-    with pytest.raises(ValueError, match="needs confounder_as_content: True and backbone: NFM"):
-        _model(tiny_dataset, tmp_path, confounder_content_dropout=0.5, confounder_as_content=False)
+def test_content_dropout_applies_where_the_nfm_backbone_reads_the_items_own_a(tiny_dataset, tmp_path, caplog):
+    """Without confounder_as_content (the paper's preset) there is nothing to leave out; a RecBole backbone
+    reads the item's own A in every row and says so; a share outside [0, 1) is an error."""
+    paper, _, _ = _model(tiny_dataset, tmp_path, confounder_content_dropout=0.5, expert_sharing="separate",
+                         confounder_as_content=False)
+    assert paper.content_dropout == 0.0
+    with caplog.at_level("WARNING"):
+        other, _, _ = _model(tiny_dataset, tmp_path, confounder_content_dropout=0.5, backbone="FM")
+    assert other.content_dropout == 0.0 and "NFM backbone only" in caplog.text
+    nfm, _, _ = _model(tiny_dataset, tmp_path, confounder_content_dropout=0.5)
+    assert nfm.content_dropout == 0.5
     with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
         _model(tiny_dataset, tmp_path, confounder_content_dropout=1.5)

@@ -25,6 +25,8 @@ the training logit is expert_a(m) + first order + tanh(s_a). The ranking is stil
 Σ_a P(a)·f(u, x, a), over a with x (and a_x) held fixed.
 """
 
+from logging import getLogger
+
 import torch
 from torch import nn
 
@@ -93,12 +95,14 @@ class DCRMoE(ConfounderAwareRecommender):
         # sum holds fixed) and more on the intervened value (which it averages out)
         self.content_dropout = float(config["confounder_content_dropout"] or 0.0)
         self._content_kept = None  # per training batch: 1 where a row's backbone reads its own A, else 0
-        if self.content_dropout:
-            if not self.confounder_as_input or self.backbone is not None:
-                raise ValueError("confounder_content_dropout drops the item's own A from the NFM backbone: it "
-                                 "needs confounder_as_content: True and backbone: NFM (or set it to 0)")
-            if not 0.0 < self.content_dropout < 1.0:
-                raise ValueError(f"confounder_content_dropout must be in [0, 1), got {self.content_dropout}")
+        if not 0.0 <= self.content_dropout < 1.0:
+            raise ValueError(f"confounder_content_dropout must be in [0, 1), got {self.content_dropout}")
+        if not self.confounder_as_input:
+            self.content_dropout = 0.0  # the backbone never reads A: nothing to leave out (the paper's preset)
+        elif self.content_dropout and self.backbone is not None:
+            getLogger().warning(f"confounder_content_dropout leaves the item's own A out of the built-in NFM "
+                                f"backbone only; backbone {config['backbone']} reads it in every training row")
+            self.content_dropout = 0.0
         if self.confounder_as_input:
             self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
             self.side.bias = nn.Parameter(torch.zeros(self.num_confounder_values))
