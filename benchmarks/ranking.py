@@ -28,7 +28,9 @@ from simulated_runs import (  # benchmarks/ is on the path
 # method name -> (model, config keys on top of its yaml defaults)
 METHODS = {
     "DCRMoE": ("DCRMoE", {}),
-    "DCRMoE-l2_1e-3": ("DCRMoE", {"residual_weight_decay": 1e-3}),  # the default before the residual L2 of 10
+    "DCRMoE-dropout_0": ("DCRMoE", {"confounder_content_dropout": 0.0}),  # the default before the content dropout
+    "DCRMoE-l2_1e-3": ("DCRMoE", {"residual_weight_decay": 1e-3, "confounder_content_dropout": 0.0}),  # the default
+    # before the residual L2 of 10
     "DCRMoE-residual": ("DCRMoE", {"confounder_as_content": False, "residual_weight_decay": 1e-3}),  # the default
     # before confounder_as_content
     "DCRMoE-paper": ("DCRMoE", PAPER_EXPERTS),  # the paper's separate experts

@@ -78,6 +78,10 @@ VARIANTS = {
     "content_residual_l2_100": {"confounder_as_content": True, "residual_weight_decay": 100.0},
     "content_residual_l2_10_gain": {"confounder_as_content": True, "residual_weight_decay": 10.0, "residual_gain": True},
     # the item's own A left out of the backbone for a share of training rows (0: content, 1: no content)
+    "content_dropout_0.1": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                            "confounder_content_dropout": 0.1},
+    "content_dropout_0.3": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                            "confounder_content_dropout": 0.3},
     "content_dropout_0.2": {"confounder_as_content": True, "residual_weight_decay": 10.0,
                             "confounder_content_dropout": 0.2},
     "content_dropout_0.5": {"confounder_as_content": True, "residual_weight_decay": 10.0,
@@ -87,6 +91,10 @@ VARIANTS = {
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
                                         "confounder_first_order": False, "residual_weight_decay": 1e-3},
 }
+# the variants that ran before the default content dropout of 0.2 ran without one
+for _keys in VARIANTS.values():
+    if _keys.get("confounder_as_content"):
+        _keys.setdefault("confounder_content_dropout", 0.0)
 
 
 def report(results, args, jobs):
