@@ -57,8 +57,9 @@ def test_two_gloo_processes_equal_one_process(model, tiny_dataset, tmp_path, mon
     # 216 training rows in global batches of 37 split 19/18 and the last (31 rows) 16/15: the loss
     # weighting must make unequal shares add up to the one-process gradient. Small evaluation
     # batches give each rank users of its own to gather.
-    settings = dict(state="WARNING", epochs=3, dropout_prob=0.0, train_batch_size=37, learning_rate=0.05,
-                    eval_batch_size=40)
+    # (no dropout of either kind: each rank draws masks for its own rows, as torch's DDP does)
+    settings = dict(state="WARNING", epochs=3, dropout_prob=0.0, confounder_content_dropout=0.0, train_batch_size=37,
+                    learning_rate=0.05, eval_batch_size=40)
     one = run_recbole_dcr(model, "tiny", config_dict=tiny_config_dict(data_path, tmp_path / "one", **settings))
     two = run(model, "tiny", config_dict=tiny_config_dict(data_path, tmp_path / "two", **settings),
               nproc=2, port=_free_port())
