@@ -279,7 +279,7 @@ def test_content_dropout_leaves_the_items_own_a_out_for_some_training_rows(tiny_
         trained = model.forward(batch)
         torch.manual_seed(5)
         kept = (torch.rand(len(full)) >= 0.5)
-        slot = len(model.token_seq_field_names) + model.token_field_names.index(model.CONFOUNDER)
+        slot = model.confounder_slot()
         table, fo_slot = model.first_order_linear.token_embedding_table, \
             model.first_order_linear.token_field_names.index(model.CONFOUNDER)
         saved_embedding = model.token_embedding_table.embedding.weight.clone()

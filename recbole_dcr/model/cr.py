@@ -30,9 +30,7 @@ class CR(NFMWA):
         """(main logit, side logit s), both from one embedding lookup."""
         embeddings = self.concat_embed_input_fields(interaction)
         h, added = self.expert_input(interaction, embeddings)
-        # RecBole stacks token-sequence fields first, then token fields in token_field_names order
-        slot = len(self.token_seq_field_names) + self.token_field_names.index(self.CONFOUNDER)
-        confounder = embeddings[:, slot]
+        confounder = embeddings[:, self.confounder_slot()]
         return self.head(h) + added, self.side(confounder)[:, 0]
 
     def side_logit(self, interaction):

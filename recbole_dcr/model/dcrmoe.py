@@ -118,9 +118,8 @@ class DCRMoE(ConfounderAwareRecommender):
             return super().matching(interaction, embeddings)
         if embeddings is None:
             embeddings = self.concat_embed_input_fields(interaction)
-        slot = len(self.token_seq_field_names) + self.token_field_names.index(self.CONFOUNDER)
-        keep = torch.ones_like(embeddings[:1, :, :1]).repeat(len(embeddings), 1, 1)
-        keep[:, slot, 0] = self._content_kept
+        keep = torch.ones_like(embeddings[..., :1])
+        keep[:, self.confounder_slot(), 0] = self._content_kept
         return super().matching(interaction, embeddings * keep)
 
     def _with_content_dropout(self, interaction, compute):

@@ -79,6 +79,11 @@ class ConfounderAwareRecommender(ConfounderPlumbing, ContextRecommender):
         """Width of what the MLP experts read: m, and the first-order logit when it is an input."""
         return matching_size + (1 if self.first_order_input else 0)
 
+    def confounder_slot(self):
+        """Position of the confounder's row in ``concat_embed_input_fields``' output (RecBole stacks
+        token-sequence fields first, then token fields in ``token_field_names`` order)."""
+        return len(self.token_seq_field_names) + self.token_field_names.index(self.CONFOUNDER)
+
     def matching(self, interaction, embeddings=None):
         """m: bi-interaction pooling 0.5((Σe)² − Σe²) of the feature embeddings (batch-normalized if asked)."""
         if embeddings is None:
