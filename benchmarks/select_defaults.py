@@ -88,6 +88,15 @@ VARIANTS = {
                             "confounder_content_dropout": 0.5},
     "content_dropout_0.5_gain": {"confounder_as_content": True, "residual_weight_decay": 10.0,
                                  "confounder_content_dropout": 0.5, "residual_gain": True},
+    # the item's own A through its pairwise products only, beside the MLPs (confounder_content_form: additive)
+    "content_additive": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                         "confounder_content_dropout": 0.2, "confounder_content_form": "additive"},
+    "content_additive_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                                   "confounder_content_dropout": 0.0, "confounder_content_form": "additive"},
+    "content_additive_gain": {"confounder_as_content": True, "residual_weight_decay": 10.0, "residual_gain": True,
+                              "confounder_content_dropout": 0.2, "confounder_content_form": "additive"},
+    "content_additive_l2_1": {"confounder_as_content": True, "residual_weight_decay": 1.0,
+                              "confounder_content_dropout": 0.2, "confounder_content_form": "additive"},
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
                                         "confounder_first_order": False, "residual_weight_decay": 1e-3},
 }

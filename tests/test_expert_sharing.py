@@ -200,10 +200,12 @@ def test_confounder_as_content_puts_the_items_own_value_into_the_backbone(tiny_d
         assert bool(moved > 0) == as_content
 
 
-def test_confounder_as_content_ranks_by_the_exact_sum_over_the_intervened_value(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("form", ["deep", "additive"])
+def test_confounder_as_content_ranks_by_the_exact_sum_over_the_intervened_value(tiny_dataset, tmp_path, form):
     """predict = Σ_a P(a)·σ(expert_a(m) + first order + tanh(s_a)), m with the item's own a held fixed;
     the training logit is the same function at the row's own a; the side logit's BCE is in the loss."""
-    model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=True, side_alpha=0.5)
+    model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=True, side_alpha=0.5,
+                             confounder_content_form=form, confounder_content_dropout=0.0)
     with torch.no_grad():
         model.side.bias.normal_()
         for p in model.experts.parameters():
@@ -311,3 +313,75 @@ def test_content_dropout_applies_where_the_nfm_backbone_reads_the_items_own_a(ti
     assert nfm.content_dropout == 0.5
     with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
         _model(tiny_dataset, tmp_path, confounder_content_dropout=1.5)
+
+
+def _confounder_rows(model):
+    """The embedding rows of the item's own A, values 1..K (0 is padding)."""
+    offset = int(model.token_embedding_table.offsets[model.confounder_slot()])
+    return torch.arange(1, model.num_confounder_values + 1) + offset
+
+
+def test_additive_content_keeps_the_items_own_a_out_of_the_mlps(tiny_dataset, tmp_path):
+    """confounder_content_form: additive: what the MLPs read does not move with the item's own A's embedding,
+    and the logit is affine in that embedding (its pairwise products through one linear map); ``deep`` is not."""
+    logits = {}
+    for form in ("deep", "additive"):
+        model, batch, _ = _model(tiny_dataset, tmp_path, confounder_content_form=form, confounder_content_dropout=0.0)
+        assert model.additive_content == (form == "additive")
+        model.eval()
+        table = model.token_embedding_table.embedding.weight
+        rows, results = _confounder_rows(model), []
+        with torch.no_grad():
+            for module in model.modules():  # N(0, 1e-4) rows would hide the difference
+                if isinstance(module, torch.nn.Embedding):
+                    module.weight.normal_()
+            one, two = torch.randn(len(rows), table.shape[1]), torch.randn(len(rows), table.shape[1])
+            for rows_value in (torch.zeros_like(one), one, two, one + two):
+                table[rows] = rows_value
+                results.append((model.expert_input(batch)[0], model.forward(batch)))
+        (h0, f0), (h1, f1), (h2, f2), (h12, f12) = results
+        logits[form] = (f1 + f2 - f0 - f12).abs().max()
+        if form == "additive":
+            torch.testing.assert_close(h1, h0)
+            torch.testing.assert_close(h12, h0)
+        else:
+            assert not torch.allclose(h1, h0)
+    assert logits["additive"] < 1e-4 < logits["deep"]
+
+
+def test_additive_content_trains_and_drops_with_the_content_dropout(tiny_dataset, tmp_path):
+    """A dropped training row's logit is that of the row without the item's own A (its embedding and weight)."""
+    model, batch, _ = _model(tiny_dataset, tmp_path, confounder_content_form="additive",
+                             confounder_content_dropout=0.5)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Embedding):
+                module.weight.normal_()
+        torch.manual_seed(5)
+        model.train()
+        trained = model.forward(batch)
+        torch.manual_seed(5)
+        kept = torch.rand(len(trained)) >= 0.5
+        model.eval()
+        full = model.forward(batch)
+        model.token_embedding_table.embedding.weight[_confounder_rows(model)] = 0
+        table = model.first_order_linear.token_embedding_table
+        slot = model.first_order_linear.token_field_names.index(model.CONFOUNDER)
+        table.embedding.weight[torch.arange(1, model.num_confounder_values + 1) + int(table.offsets[slot])] = 0
+        without_a = model.forward(batch)
+    torch.testing.assert_close(trained[kept], full[kept], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(trained[~kept], without_a[~kept], rtol=1e-5, atol=1e-5)
+    loss = model.calculate_loss(batch)
+    loss.backward()
+    assert model.content_pairs.weight.grad is not None and torch.isfinite(loss)
+
+
+def test_content_form_is_checked_and_applies_to_the_nfm_backbone(tiny_dataset, tmp_path, caplog):
+    with pytest.raises(ValueError, match="confounder_content_form must be one of deep, additive"):
+        _model(tiny_dataset, tmp_path, confounder_content_form="linear")
+    paper, _, _ = _model(tiny_dataset, tmp_path, confounder_content_form="additive", confounder_as_content=False,
+                         expert_sharing="separate")
+    assert not paper.additive_content and not hasattr(paper, "content_pairs")
+    with caplog.at_level("WARNING"):
+        other, _, _ = _model(tiny_dataset, tmp_path, confounder_content_form="additive", backbone="FM")
+    assert not other.additive_content and "additive applies to the built-in NFM backbone only" in caplog.text

@@ -39,6 +39,7 @@ from recbole_dcr.model.layers import ConfounderAwareRecommender, _DatasetWithout
 from recbole_dcr.overlap import confounder_given_content
 
 SIDE_ACTIVATIONS = ("tanh", "identity")
+CONTENT_FORMS = ("deep", "additive")
 
 
 class DCRMoE(ConfounderAwareRecommender):
@@ -103,6 +104,19 @@ class DCRMoE(ConfounderAwareRecommender):
             getLogger().warning(f"confounder_content_dropout leaves the item's own A out of the built-in NFM "
                                 f"backbone only; backbone {config['backbone']} reads it in every training row")
             self.content_dropout = 0.0
+        # how the item's own A reaches the logit: ``deep`` — one more field of the bi-interaction, whose pooled
+        # vector the experts' MLPs read; ``additive`` — its pairwise products with the other fields, through one
+        # linear map beside the experts, so no MLP can make the match's weight depend on it (that dependence is
+        # A's effect, which the sum averages out only where the experts, over the intervened A, carry it)
+        form = config["confounder_content_form"] or "deep"
+        if form not in CONTENT_FORMS:
+            raise ValueError(f"confounder_content_form must be one of {', '.join(CONTENT_FORMS)}, got {form!r}")
+        self.additive_content = self.confounder_as_input and form == "additive" and self.backbone is None
+        if self.confounder_as_input and form == "additive" and self.backbone is not None:
+            getLogger().warning(f"confounder_content_form: additive applies to the built-in NFM backbone only; "
+                                f"backbone {config['backbone']} reads the item's own A as its layers do")
+        if self.additive_content:
+            self.content_pairs = nn.Linear(self.embedding_size, 1, bias=False)
         if self.confounder_as_input:
             self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
             self.side.bias = nn.Parameter(torch.zeros(self.num_confounder_values))
@@ -121,6 +135,22 @@ class DCRMoE(ConfounderAwareRecommender):
         keep = torch.ones_like(embeddings[..., :1])
         keep[:, self.confounder_slot(), 0] = self._content_kept
         return super().matching(interaction, embeddings * keep)
+
+    def expert_input(self, interaction, embeddings=None):
+        if not self.additive_content:
+            return super().expert_input(interaction, embeddings)
+        if embeddings is None:
+            embeddings = self.concat_embed_input_fields(interaction)
+        slot = self.confounder_slot()
+        own = embeddings[:, slot]
+        if self._content_kept is not None:
+            own = own * self._content_kept[:, None]
+        keep = torch.ones_like(embeddings[:1, :, :1])
+        keep[:, slot] = 0.0
+        others = embeddings * keep  # the bi-interaction of (U, X) alone: what the MLPs read
+        h, added = super().expert_input(interaction, others)
+        # Σ_j e_a ⊙ e_j over the other fields: the part of the full bi-interaction that involves the item's own A
+        return h, added + self.content_pairs(own * others.sum(dim=1)).squeeze(-1)
 
     def _with_content_dropout(self, interaction, compute):
         """``compute()`` with the item's own A left out of the backbone for a random share of rows (training)."""
