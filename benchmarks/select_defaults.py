@@ -39,6 +39,7 @@ VARIANTS = {
     "authors_first_order_added_l2_1e-4": {**AUTHORS, "first_order_input": False, "weight_decay": 1e-4,
                                           "embedding_weight_decay": 1e-4},
     "authors_batch_norm": {**AUTHORS, "matching_batch_norm": True},
+    "yaml_defaults": {},  # each model as its yaml files set it: a reference row (e.g. --models CR)
     # issue #17: the chosen defaults (yaml) with dense or sparse embedding tables
     "defaults_dense": {"sparse_embeddings": False},
     "defaults_sparse": {"sparse_embeddings": True},
@@ -97,6 +98,17 @@ VARIANTS = {
                               "confounder_content_dropout": 0.2, "confounder_content_form": "additive"},
     "content_additive_l2_1": {"confounder_as_content": True, "residual_weight_decay": 1.0,
                               "confounder_content_dropout": 0.2, "confounder_content_form": "additive"},
+    # s_a from A's embedding row through an MLP, as CR's side branch (side_input: embedding)
+    "content_side_embedding": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                               "confounder_content_dropout": 0.2, "side_input": "embedding"},
+    "content_side_embedding_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                                         "confounder_content_dropout": 0.0, "side_input": "embedding"},
+    # the per-value MLPs held at zero (L2 1e6): with side_input embedding and no content dropout, CR's model
+    # ranked by the exact sum (which orders items as CR's main branch does)
+    "content_residual_l2_1e6_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 1e6,
+                                          "confounder_content_dropout": 0.0},
+    "content_as_cr": {"confounder_as_content": True, "residual_weight_decay": 1e6, "confounder_content_dropout": 0.0,
+                      "side_input": "embedding"},
     "content_identity_no_first_order": {"confounder_as_content": True, "side_activation": "identity",
                                         "confounder_first_order": False, "residual_weight_decay": 1e-3},
 }

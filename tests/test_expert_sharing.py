@@ -200,29 +200,50 @@ def test_confounder_as_content_puts_the_items_own_value_into_the_backbone(tiny_d
         assert bool(moved > 0) == as_content
 
 
-@pytest.mark.parametrize("form", ["deep", "additive"])
-def test_confounder_as_content_ranks_by_the_exact_sum_over_the_intervened_value(tiny_dataset, tmp_path, form):
+@pytest.mark.parametrize("form, side_input", [("deep", "bias"), ("additive", "bias"), ("deep", "embedding")])
+def test_confounder_as_content_ranks_by_the_exact_sum_over_the_intervened_value(tiny_dataset, tmp_path, form,
+                                                                                side_input):
     """predict = Σ_a P(a)·σ(expert_a(m) + first order + tanh(s_a)), m with the item's own a held fixed;
     the training logit is the same function at the row's own a; the side logit's BCE is in the loss."""
     model, batch, _ = _model(tiny_dataset, tmp_path, confounder_as_content=True, side_alpha=0.5,
-                             confounder_content_form=form, confounder_content_dropout=0.0)
+                             confounder_content_form=form, confounder_content_dropout=0.0, side_input=side_input)
     with torch.no_grad():
-        model.side.bias.normal_()
+        for p in (model.side.parameters() if side_input == "bias" else model.side_mlp.parameters()):
+            p.normal_()
         for p in model.experts.parameters():
             p.add_(0.3 * torch.randn_like(p))
     model.eval()
     with torch.no_grad():
         h, added = model.expert_input(batch)
-        every = model.experts(h) + torch.tanh(model.side.bias) + added.unsqueeze(-1)
+        every = model.experts(h) + torch.tanh(model.side_values()) + added.unsqueeze(-1)
         expected = torch.sigmoid(every) @ model.confounder_prior
         torch.testing.assert_close(model.predict(batch), expected, rtol=1e-5, atol=1e-6)
         own = model.confounder_index(batch)
         torch.testing.assert_close(model.forward(batch), every[torch.arange(len(own)), own], rtol=1e-5, atol=1e-5)
     model.train()
     label = batch[model.LABEL]
-    side_term = 0.5 * model.loss(model.side.bias[model.confounder_index(batch)], label)
+    side_term = 0.5 * model.loss(model.side_values()[model.confounder_index(batch)], label)
     expected_loss = model.loss(model.forward(batch), label) + side_term + model.experts.penalty()
     torch.testing.assert_close(model.calculate_loss(batch), expected_loss)
+
+
+def test_side_input_embedding_reads_the_rows_the_backbone_reads(tiny_dataset, tmp_path):
+    """side_input: embedding: s_a = MLP(A's embedding row), the row the backbone reads as the item's own A,
+    so the side logit's own loss trains that row; ``bias`` keeps s_a a free number per value."""
+    model, batch, _ = _model(tiny_dataset, tmp_path, side_input="embedding", confounder_content_dropout=0.0)
+    assert not hasattr(model, "side")
+    rows = _confounder_rows(model)
+    with torch.no_grad():
+        expected = model.side_mlp(model.token_embedding_table.embedding.weight[rows])[:, 0]
+    torch.testing.assert_close(model.side_values(), expected)
+    model.zero_grad()
+    model.loss(model.side_values()[model.confounder_index(batch)], batch[model.LABEL]).backward()
+    grad = model.token_embedding_table.embedding.weight.grad
+    grad = grad.to_dense() if grad.is_sparse else grad
+    assert grad[rows].abs().sum() > 0
+    assert grad.abs().sum() == grad[rows].abs().sum()  # no other field's rows
+    with pytest.raises(ValueError, match="side_input must be one of bias, embedding"):
+        _model(tiny_dataset, tmp_path, side_input="mlp")
 
 
 def test_confounder_as_content_and_embedded_experts_exclude_each_other(tiny_dataset, tmp_path):

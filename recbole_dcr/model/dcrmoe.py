@@ -34,11 +34,12 @@ from recbole_dcr.compat import offsets_on_device
 from recbole_dcr.model.adjustment import (CONTENT_AWARE, backdoor_sum, check_inference, confounder_tables,
                                          content_aware_weights)
 from recbole_dcr.model.backbones import make_backbone
-from recbole_dcr.model.experts import make_experts
+from recbole_dcr.model.experts import ExpertMLPs, make_experts
 from recbole_dcr.model.layers import ConfounderAwareRecommender, _DatasetWithoutFields
 from recbole_dcr.overlap import confounder_given_content
 
 SIDE_ACTIVATIONS = ("tanh", "identity")
+SIDE_INPUTS = ("bias", "embedding")
 CONTENT_FORMS = ("deep", "additive")
 
 
@@ -117,7 +118,16 @@ class DCRMoE(ConfounderAwareRecommender):
                                 f"backbone {config['backbone']} reads the item's own A as its layers do")
         if self.additive_content:
             self.content_pairs = nn.Linear(self.embedding_size, 1, bias=False)
-        if self.confounder_as_input:
+        side_input = config["side_input"] or "bias"
+        if side_input not in SIDE_INPUTS:
+            raise ValueError(f"side_input must be one of {', '.join(SIDE_INPUTS)}, got {side_input!r}")
+        self.side_mlp = None
+        if self.confounder_as_input and side_input == "embedding":
+            # CR's side branch: s_a from A's embedding row, the one the backbone reads as the item's content,
+            # so that the side logit's own loss also shapes what the backbone reads
+            self.side_mlp = ExpertMLPs(1, self.embedding_size, config["side_mlp_hidden_size"] or [256, 128],
+                                       config["dropout_prob"], self.mlp_init)
+        elif self.confounder_as_input:
             self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
             self.side.bias = nn.Parameter(torch.zeros(self.num_confounder_values))
         # an extra loss term (expert_pull, residual_weight_decay) is a sum over weights, like L2: with
@@ -194,9 +204,19 @@ class DCRMoE(ConfounderAwareRecommender):
             logits = self.experts(h, **context)
         return logits + self.side_logit() if self.confounder_as_input else logits
 
+    def side_values(self):
+        """s_a for every value of A, [K]: a free number each (``side_input: bias``) or an MLP of A's row."""
+        if self.side_mlp is None:
+            return self.side.bias
+        table = self.token_embedding_table
+        first = table.offsets[self.token_field_names.index(self.CONFOUNDER)] + 1  # ids 1..K (0 is padding)
+        rows = torch.arange(self.num_confounder_values, device=self.confounder_prior.device) + first
+        return self.side_mlp(table.embedding(rows))[:, 0]
+
     def side_logit(self):
         """What the side logit adds for each value of A: tanh(s_a) (CR's bounded branch) or s_a, [K]."""
-        return torch.tanh(self.side.bias) if self.side_activation == "tanh" else self.side.bias
+        values = self.side_values()
+        return torch.tanh(values) if self.side_activation == "tanh" else values
 
     def first_order(self, interaction):
         linear = super().first_order(interaction)
@@ -217,7 +237,7 @@ class DCRMoE(ConfounderAwareRecommender):
     def calculate_loss(self, interaction):
         loss = super().calculate_loss(interaction)
         if self.confounder_as_input and self.side_alpha:
-            side = self.side.bias[self.confounder_index(interaction)]
+            side = self.side_values()[self.confounder_index(interaction)]
             loss = loss + self.side_alpha * self.loss(side, interaction[self.LABEL])
         blocks = self.part_experts if self.factored else [self.experts]
         penalties = [p for p in (block.penalty() for block in blocks) if p is not None]
