@@ -406,3 +406,32 @@ def test_content_form_is_checked_and_applies_to_the_nfm_backbone(tiny_dataset, t
     with caplog.at_level("WARNING"):
         other, _, _ = _model(tiny_dataset, tmp_path, confounder_content_form="additive", backbone="FM")
     assert not other.additive_content and "additive applies to the built-in NFM backbone only" in caplog.text
+
+
+def test_dcrmoe_nests_cr(tiny_dataset, tmp_path):
+    """With CR's side branch (side_input: embedding), no content dropout and the per-value MLPs at zero,
+    DCR-MoE is CR's model: with CR's weights it has CR's training loss, and the exact sum orders each
+    row's items as CR's main branch does (Σ_a P(a)·σ(z + c_a) is increasing in z)."""
+    cr, batch, _ = _model(tiny_dataset, tmp_path, model="CR", confounder_content_dropout=0.0, alpha=1.0,
+                          mlp_hidden_size=[16, 8], side_mlp_hidden_size=[16, 8])
+    moe, _, _ = _model(tiny_dataset, tmp_path, side_input="embedding", confounder_content_dropout=0.0,
+                       residual_weight_decay=0.0, side_alpha=1.0, side_mlp_hidden_size=[16, 8])
+    with torch.no_grad():
+        for module in cr.modules():  # away from the N(0, 1e-4) start, so that every term counts
+            if isinstance(module, torch.nn.Embedding):
+                module.weight.normal_()
+        moe.token_embedding_table.embedding.weight.copy_(cr.token_embedding_table.embedding.weight)
+        moe.first_order_linear.load_state_dict(cr.first_order_linear.state_dict())
+        for i, (w, b) in enumerate(zip(cr.mlp.weights, cr.mlp.biases)):
+            moe.experts.shared.weights[i].copy_(w[0])
+            moe.experts.shared.biases[i].copy_(b[0])
+        moe.side_mlp.load_state_dict(cr.side.state_dict())
+        for p in moe.experts.residual.parameters():
+            p.zero_()
+        torch.testing.assert_close(moe.calculate_loss(batch), cr.calculate_loss(batch))
+        cr.eval()
+        moe.eval()
+        main, summed = cr.predict(batch), moe.predict(batch)
+    order = torch.argsort(main)
+    assert torch.all(summed[order][1:] >= summed[order][:-1] - 1e-6)  # the same order of the rows
+    assert not torch.allclose(main, summed)  # (different numbers: the sum is not CR's main branch itself)
