@@ -135,6 +135,16 @@ def test_ranking_report_means_errors_ranks_and_paired_gaps(tmp_path):
     text = out.read_text()
     # CR first (0.34 ± 0.01); DCRMoE 0.32 ± 0.02, second; paired gaps -0.03 and -0.01: -0.02 ± 0.01, not within
     assert "| 1 | CR | 0.3400 ± 0.0100 |" in text and "| 2 | **DCRMoE** | 0.3200 ± 0.0200 |" in text
-    assert "| 2 of 3 | CR | -0.0200 ± 0.0100 | **no** | yes |" in text
+    assert "| 2 of 3 | CR | -0.0200 ± 0.0100 | **no** | CR | -0.0200 ± 0.0100 | **no** | yes |" in text
     # RI over CR: mean of (0.32-0.34)/0.34, (0.5-0.4)/0.4, (0.2-0.25)/0.25 = (-5.88% + 25% - 20%) / 3
     assert "| +25.0% |" not in text and "-0.3%" in text
+
+    # a row of DCR-MoE's earlier defaults on top is the first row, but not the first method to pick
+    store.update({"DCRMoE-dropout_0|hidden_z|1": run(0.40, 0.5, 0.2), "DCRMoE-dropout_0|hidden_z|2": run(0.44, 0.5, 0.2)})
+    (tmp_path / "ranking.md.json").write_text(json.dumps(store))
+    done = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "ranking.py"), "--reuse",
+                           "--methods=DCRMoE,DCRMoE-dropout_0,CR,NFMWA", "--settings=hidden_z", "--seeds=1,2",
+                           f"--out={out}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("| 3 of 4 | DCRMoE-dropout_0 | -0.1000 ± 0.0000 | **no** | CR | -0.0200 ± 0.0100 | **no** | yes |"
+            in out.read_text())
