@@ -80,6 +80,11 @@ def confounder_tables(model, field):
     return tables
 
 
+def value_rows(table, slot, num_values, device):
+    """Row indices, in a RecBole token table, of the values 1..K of the field at ``slot`` (id 0 is padding)."""
+    return torch.arange(num_values, device=device) + int(table.offsets[slot]) + 1
+
+
 def check_nwgm_possible(model, field):
     """Refuse models that embed fields outside RecBole's shared token tables (NWGM could not reach them)."""
     shared = {id(table.embedding) for table, _ in confounder_tables(model, field)}
@@ -103,8 +108,7 @@ def averaged_confounder(model, field, prior):
     the hooks are removed on leaving the block.
     """
     def hook_for(table, slot):
-        offset = int(table.offsets[slot])
-        rows = torch.arange(len(prior), device=prior.device) + offset + 1  # RecBole id 0 is padding
+        rows = value_rows(table, slot, len(prior), prior.device)
 
         def replace_slot(module, inputs, output):
             output = output.clone()

@@ -32,7 +32,7 @@ from torch import nn
 
 from recbole_dcr.compat import offsets_on_device
 from recbole_dcr.model.adjustment import (CONTENT_AWARE, backdoor_sum, check_inference, confounder_tables,
-                                         content_aware_weights)
+                                         content_aware_weights, value_rows)
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.experts import ExpertMLPs, make_experts
 from recbole_dcr.model.layers import ConfounderAwareRecommender, _DatasetWithoutFields
@@ -112,10 +112,11 @@ class DCRMoE(ConfounderAwareRecommender):
         form = config["confounder_content_form"] or "deep"
         if form not in CONTENT_FORMS:
             raise ValueError(f"confounder_content_form must be one of {', '.join(CONTENT_FORMS)}, got {form!r}")
-        self.additive_content = self.confounder_as_input and form == "additive" and self.backbone is None
-        if self.confounder_as_input and form == "additive" and self.backbone is not None:
+        self.additive_content = self.confounder_as_input and form == "additive"
+        if self.additive_content and self.backbone is not None:
             getLogger().warning(f"confounder_content_form: additive applies to the built-in NFM backbone only; "
                                 f"backbone {config['backbone']} reads the item's own A as its layers do")
+            self.additive_content = False
         if self.additive_content:
             self.content_pairs = nn.Linear(self.embedding_size, 1, bias=False)
         side_input = config["side_input"] or "bias"
@@ -142,22 +143,23 @@ class DCRMoE(ConfounderAwareRecommender):
             return super().matching(interaction, embeddings)
         if embeddings is None:
             embeddings = self.concat_embed_input_fields(interaction)
+        return super().matching(interaction, self._scaled_own_a(embeddings, self._content_kept))
+
+    def _scaled_own_a(self, embeddings, scale):
+        """The field embeddings with the item's own A's row times ``scale`` (one number, or one per row)."""
         keep = torch.ones_like(embeddings[..., :1])
-        keep[:, self.confounder_slot(), 0] = self._content_kept
-        return super().matching(interaction, embeddings * keep)
+        keep[:, self.confounder_slot(), 0] = scale
+        return embeddings * keep
 
     def expert_input(self, interaction, embeddings=None):
         if not self.additive_content:
             return super().expert_input(interaction, embeddings)
         if embeddings is None:
             embeddings = self.concat_embed_input_fields(interaction)
-        slot = self.confounder_slot()
-        own = embeddings[:, slot]
+        own = embeddings[:, self.confounder_slot()]
         if self._content_kept is not None:
             own = own * self._content_kept[:, None]
-        keep = torch.ones_like(embeddings[:1, :, :1])
-        keep[:, slot] = 0.0
-        others = embeddings * keep  # the bi-interaction of (U, X) alone: what the MLPs read
+        others = self._scaled_own_a(embeddings, 0.0)  # the bi-interaction of (U, X) alone: what the MLPs read
         h, added = super().expert_input(interaction, others)
         # Σ_j e_a ⊙ e_j over the other fields: the part of the full bi-interaction that involves the item's own A
         return h, added + self.content_pairs(own * others.sum(dim=1)).squeeze(-1)
@@ -209,8 +211,8 @@ class DCRMoE(ConfounderAwareRecommender):
         if self.side_mlp is None:
             return self.side.bias
         table = self.token_embedding_table
-        first = table.offsets[self.token_field_names.index(self.CONFOUNDER)] + 1  # ids 1..K (0 is padding)
-        rows = torch.arange(self.num_confounder_values, device=self.confounder_prior.device) + first
+        rows = value_rows(table, self.token_field_names.index(self.CONFOUNDER), self.num_confounder_values,
+                          self.confounder_prior.device)
         return self.side_mlp(table.embedding(rows))[:, 0]
 
     def side_logit(self):
