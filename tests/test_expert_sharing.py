@@ -415,7 +415,7 @@ def test_dcrmoe_nests_cr(tiny_dataset, tmp_path):
     cr, batch, _ = _model(tiny_dataset, tmp_path, model="CR", confounder_content_dropout=0.0, alpha=1.0,
                           mlp_hidden_size=[16, 8], side_mlp_hidden_size=[16, 8])
     moe, _, _ = _model(tiny_dataset, tmp_path, side_input="embedding", confounder_content_dropout=0.0,
-                       residual_weight_decay=0.0, side_alpha=1.0, side_mlp_hidden_size=[16, 8])
+                       residual_weight_decay=0.0, side_alpha=1.0, side_hidden_size=[16, 8])
     with torch.no_grad():
         for module in cr.modules():  # away from the N(0, 1e-4) start, so that every term counts
             if isinstance(module, torch.nn.Embedding):

@@ -126,7 +126,7 @@ class DCRMoE(ConfounderAwareRecommender):
         if self.confounder_as_input and side_input == "embedding":
             # CR's side branch: s_a from A's embedding row, the one the backbone reads as the item's content,
             # so that the side logit's own loss also shapes what the backbone reads
-            self.side_mlp = ExpertMLPs(1, self.embedding_size, config["side_mlp_hidden_size"] or [256, 128],
+            self.side_mlp = ExpertMLPs(1, self.embedding_size, config["side_hidden_size"] or [256, 128],
                                        config["dropout_prob"], self.mlp_init)
         elif self.confounder_as_input:
             self.side = nn.Module()  # s_a, named ``side.bias``: no L2, as every bias
