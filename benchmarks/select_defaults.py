@@ -103,6 +103,17 @@ VARIANTS = {
                                "confounder_content_dropout": 0.2, "side_input": "embedding"},
     "content_side_embedding_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 10.0,
                                          "confounder_content_dropout": 0.0, "side_input": "embedding"},
+    # the item's own A set to the intervened value at inference as well (confounder_content_inference: do)
+    "content_do": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                   "confounder_content_dropout": 0.2, "confounder_content_inference": "do"},
+    "content_do_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 10.0,
+                             "confounder_content_dropout": 0.0, "confounder_content_inference": "do"},
+    # the paper's separate experts (free, or pulled toward their mean) over the backbone that reads the item's own A
+    "content_separate": {"confounder_as_content": True, "expert_sharing": "separate", "confounder_content_dropout": 0.2},
+    "content_pull_0.1": {"confounder_as_content": True, "expert_sharing": "pull", "expert_pull": 0.1,
+                         "confounder_content_dropout": 0.2},
+    "content_pull_1": {"confounder_as_content": True, "expert_sharing": "pull", "expert_pull": 1.0,
+                       "confounder_content_dropout": 0.2},
     # the per-value MLPs held at zero (L2 1e6): with side_input embedding and no content dropout, CR's model
     # ranked by the exact sum (which orders items as CR's main branch does)
     "content_residual_l2_1e6_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 1e6,

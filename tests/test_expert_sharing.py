@@ -6,6 +6,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_dcr.data import create_dataset, data_preparation
+from recbole_dcr.model.adjustment import with_confounder
 from recbole_dcr.model.experts import (
     EXPERT_SHARING,
     ConditionedMLP,
@@ -435,3 +436,31 @@ def test_dcrmoe_nests_cr(tiny_dataset, tmp_path):
     order = torch.argsort(main)
     assert torch.all(summed[order][1:] >= summed[order][:-1] - 1e-6)  # the same order of the rows
     assert not torch.allclose(main, summed)  # (different numbers: the sum is not CR's main branch itself)
+
+
+def test_content_inference_do_sets_the_items_own_a_to_the_intervened_value(tiny_dataset, tmp_path):
+    """confounder_content_inference: do ranks by Σ_a P(a)·f(u, x, a) with the backbone reading a as the item's
+    A too: the training logit of each row with its A set to a; ``item`` (the default) holds the own A fixed."""
+    scores = {}
+    for inference in ("item", "do"):
+        model, batch, _ = _model(tiny_dataset, tmp_path, confounder_content_inference=inference)
+        assert model.enumerate_content == (inference == "do")
+        with torch.no_grad():
+            for module in model.modules():  # N(0, 1e-4) rows would hide the difference
+                if isinstance(module, torch.nn.Embedding):
+                    module.weight.normal_()
+            model.side.bias.normal_()
+        model.eval()
+        with torch.no_grad():
+            scores[inference] = model.predict(batch)
+            if inference == "do":
+                forced = [torch.sigmoid(model.forward(with_confounder(batch, model.CONFOUNDER, a)))
+                          for a in range(model.num_confounder_values)]
+                expected = torch.stack(forced, dim=1) @ model.confounder_prior
+                torch.testing.assert_close(scores["do"], expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(scores["item"], scores["do"])
+    with pytest.raises(ValueError, match="confounder_content_inference must be one of item, do"):
+        _model(tiny_dataset, tmp_path, confounder_content_inference="observed")
+    paper, _, _ = _model(tiny_dataset, tmp_path, confounder_content_inference="do", confounder_as_content=False,
+                         expert_sharing="separate")
+    assert not paper.enumerate_content  # the backbone reads no A: nothing to set

@@ -22,7 +22,8 @@ backbone reads it as any item field and m = f_Θ(u, x, a_x) keeps what a_x says 
 The intervened value a enters only through the experts and a side logit s_a per value, fit to the
 training label on its own (weight ``side_alpha``, as CR's side branch), which takes A's direct effect:
 the training logit is expert_a(m) + first order + tanh(s_a). The ranking is still the exact
-Σ_a P(a)·f(u, x, a), over a with x (and a_x) held fixed.
+Σ_a P(a)·f(u, x, a), over a with x (and a_x) held fixed; ``confounder_content_inference: do`` sets a_x
+to a as well (K backbone passes; for data where every content occurs with every a).
 """
 
 from logging import getLogger
@@ -32,7 +33,7 @@ from torch import nn
 
 from recbole_dcr.compat import offsets_on_device
 from recbole_dcr.model.adjustment import (CONTENT_AWARE, backdoor_sum, check_inference, confounder_tables,
-                                         content_aware_weights, value_rows)
+                                         content_aware_weights, enumerate_confounder, value_rows)
 from recbole_dcr.model.backbones import make_backbone
 from recbole_dcr.model.experts import ExpertMLPs, make_experts
 from recbole_dcr.model.layers import ConfounderAwareRecommender, _DatasetWithoutFields
@@ -41,6 +42,7 @@ from recbole_dcr.overlap import confounder_given_content
 SIDE_ACTIVATIONS = ("tanh", "identity")
 SIDE_INPUTS = ("bias", "embedding")
 CONTENT_FORMS = ("deep", "additive")
+CONTENT_INFERENCES = ("item", "do")
 
 
 class DCRMoE(ConfounderAwareRecommender):
@@ -117,6 +119,14 @@ class DCRMoE(ConfounderAwareRecommender):
             getLogger().warning(f"confounder_content_form: additive applies to the built-in NFM backbone only; "
                                 f"backbone {config['backbone']} reads the item's own A as its layers do")
             self.additive_content = False
+        # at inference, what the backbone reads as the item's own A: ``item`` — its observed a_x, held fixed
+        # while the experts take every a; ``do`` — the intervened a too, so f(u, x, a) is scored with A = a
+        # everywhere, as every training row is (one backbone pass per value of A)
+        content_inference = config["confounder_content_inference"] or "item"
+        if content_inference not in CONTENT_INFERENCES:
+            raise ValueError(f"confounder_content_inference must be one of {', '.join(CONTENT_INFERENCES)}, "
+                             f"got {content_inference!r}")
+        self.enumerate_content = self.confounder_as_input and content_inference == "do"
         if self.additive_content:
             self.content_pairs = nn.Linear(self.embedding_size, 1, bias=False)
         side_input = config["side_input"] or "bias"
@@ -233,6 +243,9 @@ class DCRMoE(ConfounderAwareRecommender):
 
     def expert_probabilities(self, interaction):
         """f(u, x, a) for every a: [batch, K]."""
+        if self.enumerate_content:  # the item's own A set to a as well: one full pass per value
+            return enumerate_confounder(interaction, self.CONFOUNDER, self.num_confounder_values,
+                                        lambda forced: torch.sigmoid(self.forward(forced)))
         h, added, context = self.value_input(interaction)
         return torch.sigmoid(self.expert_logits(h, **context) + added.unsqueeze(-1))
 
