@@ -114,6 +114,12 @@ VARIANTS = {
                          "confounder_content_dropout": 0.2},
     "content_pull_1": {"confounder_as_content": True, "expert_sharing": "pull", "expert_pull": 1.0,
                        "confounder_content_dropout": 0.2},
+    # more rows without the item's own A and freer per-value MLPs: the experts, not a_x, to carry what of A's
+    # effect depends on the match
+    "content_dropout_0.5_l2_1e-2": {"confounder_as_content": True, "residual_weight_decay": 1e-2,
+                                    "confounder_content_dropout": 0.5},
+    "content_dropout_0.3_l2_1": {"confounder_as_content": True, "residual_weight_decay": 1.0,
+                                 "confounder_content_dropout": 0.3},
     # the per-value MLPs held at zero (L2 1e6): with side_input embedding and no content dropout, CR's model
     # ranked by the exact sum (which orders items as CR's main branch does)
     "content_residual_l2_1e6_dropout_0": {"confounder_as_content": True, "residual_weight_decay": 1e6,
