@@ -6,9 +6,9 @@ import graph: it imports nothing of recbole_dcr above :mod:`recbole_dcr.files`.
 
 Two kinds share the format:
 
-* the best-model checkpoint ``<Model>-<time>.pth`` (RecBole's ``saved_model_file``), read by the
+* the best-model checkpoint ``<Model>-<time>-<tag>.pth`` (RecBole's ``saved_model_file``), read by the
   test evaluation, ``recommend`` and ``load_data_and_model``;
-* the training state ``<Model>-<time>.state.pt`` beside it (``kind: training_state``), rewritten
+* the training state ``<Model>-<time>-<tag>.state.pt`` beside it (``kind: training_state``), rewritten
   at the start of every epoch, from which ``--resume`` continues a killed run exactly: weights,
   optimizer(s), the random states of torch, numpy and ``random``, the training loader's generator,
   the epoch and RecBole's early-stopping counters.  A run that ends replaces it by a small

@@ -257,7 +257,11 @@ class TrainerBase(RecBoleTrainer):
         self.enable_amp = config["enable_amp"]
         self.enable_scaler = torch.cuda.is_available() and config["enable_scaler"]
         ensure_dir(self.checkpoint_dir)
-        self.saved_model_file = os.path.join(self.checkpoint_dir, f"{config['model']}-{get_local_time()}.pth")
+        # RecBole names the file by the second it was made; two runs started in the same second in one
+        # folder (a tuning grid, parallel benchmarks) would then share it and one would test the other's
+        # model: a random tag from the OS (not the seeded generators, whose draws stay the run's) keeps them apart
+        self.saved_model_file = os.path.join(self.checkpoint_dir,
+                                             f"{config['model']}-{get_local_time()}-{os.urandom(3).hex()}.pth")
         self.weight_decay = config["weight_decay"]
         self.start_epoch, self.cur_step = 0, 0
         self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf

@@ -49,6 +49,15 @@ def test_resume_from_another_model_is_refused(tiny_dataset, tmp_path):
         other.resume_checkpoint(trainer.saved_model_file)
 
 
+def test_runs_started_in_the_same_second_write_their_own_checkpoints(tiny_dataset, tmp_path, monkeypatch):
+    """Two runs of one model in one folder, started in the same second, each test their own best model."""
+    monkeypatch.setattr("recbole_dcr.compat.get_local_time", lambda: "Dec-07-2026_17-21-52")
+    config, model, first, (train, valid, test) = _setup(tiny_dataset, tmp_path, epochs=1, eval_step=1)
+    second = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    assert first.saved_model_file != second.saved_model_file
+    assert "DCRMoE-Dec-07-2026_17-21-52-" in first.saved_model_file
+
+
 def test_recbole_pickled_checkpoint_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "foreign.pth"
     torch.save({"state_dict": {}, "epoch": 1}, path)
