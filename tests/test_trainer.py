@@ -50,9 +50,9 @@ def test_resume_from_another_model_is_refused(tiny_dataset, tmp_path):
 
 
 def test_runs_started_in_the_same_second_write_their_own_checkpoints(tiny_dataset, tmp_path, monkeypatch):
-    """Two runs of one model in one folder, started in the same second, each test their own best model."""
+    """Two runs of one model in one folder, started in the same second, write their own best-model files."""
     monkeypatch.setattr("recbole_dcr.compat.get_local_time", lambda: "Dec-07-2026_17-21-52")
-    config, model, first, (train, valid, test) = _setup(tiny_dataset, tmp_path, epochs=1, eval_step=1)
+    config, model, first, _ = _setup(tiny_dataset, tmp_path)
     second = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     assert first.saved_model_file != second.saved_model_file
     assert "DCRMoE-Dec-07-2026_17-21-52-" in first.saved_model_file

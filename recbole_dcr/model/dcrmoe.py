@@ -45,6 +45,14 @@ CONTENT_FORMS = ("deep", "additive")
 CONTENT_INFERENCES = ("item", "do")
 
 
+def _choice(config, key, choices):
+    """``config[key]``, ``choices[0]`` (the default) where unset; one error naming the choices otherwise."""
+    value = config[key] or choices[0]
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 class DCRMoE(ConfounderAwareRecommender):
     """A backbone over (U, X) (NFM by default) with one MLP expert per confounder value."""
 
@@ -88,10 +96,7 @@ class DCRMoE(ConfounderAwareRecommender):
             self.experts = make_experts(sharing, self.num_confounder_values, matching_size, config)
         self.needs_field_sum = not self.factored and getattr(self.experts, "needs_field_sum", False)
         self.side_alpha = float(config["side_alpha"] or 0.0)
-        self.side_activation = config["side_activation"] or "tanh"
-        if self.side_activation not in SIDE_ACTIVATIONS:
-            raise ValueError(f"side_activation must be one of {', '.join(SIDE_ACTIVATIONS)}, "
-                             f"got {self.side_activation!r}")
+        self.side_activation = _choice(config, "side_activation", SIDE_ACTIVATIONS)
         # the item's own A with a first-order weight of its own: a per-value bias there survives the sum
         self.own_first_order = config["confounder_first_order"] is not False
         # the item's own A left out of the backbone for this share of training rows: the backbone
@@ -111,9 +116,7 @@ class DCRMoE(ConfounderAwareRecommender):
         # vector the experts' MLPs read; ``additive`` — its pairwise products with the other fields, through one
         # linear map beside the experts, so no MLP can make the match's weight depend on it (that dependence is
         # A's effect, which the sum averages out only where the experts, over the intervened A, carry it)
-        form = config["confounder_content_form"] or "deep"
-        if form not in CONTENT_FORMS:
-            raise ValueError(f"confounder_content_form must be one of {', '.join(CONTENT_FORMS)}, got {form!r}")
+        form = _choice(config, "confounder_content_form", CONTENT_FORMS)
         self.additive_content = self.confounder_as_input and form == "additive"
         if self.additive_content and self.backbone is not None:
             getLogger().warning(f"confounder_content_form: additive applies to the built-in NFM backbone only; "
@@ -122,16 +125,11 @@ class DCRMoE(ConfounderAwareRecommender):
         # at inference, what the backbone reads as the item's own A: ``item`` — its observed a_x, held fixed
         # while the experts take every a; ``do`` — the intervened a too, so f(u, x, a) is scored with A = a
         # everywhere, as every training row is (one backbone pass per value of A)
-        content_inference = config["confounder_content_inference"] or "item"
-        if content_inference not in CONTENT_INFERENCES:
-            raise ValueError(f"confounder_content_inference must be one of {', '.join(CONTENT_INFERENCES)}, "
-                             f"got {content_inference!r}")
+        content_inference = _choice(config, "confounder_content_inference", CONTENT_INFERENCES)
         self.enumerate_content = self.confounder_as_input and content_inference == "do"
         if self.additive_content:
             self.content_pairs = nn.Linear(self.embedding_size, 1, bias=False)
-        side_input = config["side_input"] or "bias"
-        if side_input not in SIDE_INPUTS:
-            raise ValueError(f"side_input must be one of {', '.join(SIDE_INPUTS)}, got {side_input!r}")
+        side_input = _choice(config, "side_input", SIDE_INPUTS)
         self.side_mlp = None
         if self.confounder_as_input and side_input == "embedding":
             # CR's side branch: s_a from A's embedding row, the one the backbone reads as the item's content,
