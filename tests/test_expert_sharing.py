@@ -89,7 +89,7 @@ def test_pull_and_residual_penalties():
     torch.testing.assert_close(pull.penalty(), expected)
     with torch.no_grad():
         for w in pull.weights:
-            w.copy_(w[0].expand_as(w))  # identical experts: nothing to pull
+            w.copy_(w[0].clone().expand_as(w))  # identical experts: nothing to pull (clone: never copy a tensor into itself)
     assert float(pull.penalty()) < 1e-10
     assert ExpertMLPs(3, 8, [16]).penalty() is None  # separate: the paper's loss, no extra term
     residual = SharedWithResidual(3, 8, [16], [4], residual_weight_decay=0.5)
