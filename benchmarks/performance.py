@@ -111,6 +111,10 @@ TRAIN_PIPELINES = {
                              {"expert_sharing": sharing, **({"confounder_as_content": False}
                                                             if sharing in ("separate", "embedded") else {})})
        for sharing in EXPERT_SHARING},
+    # where today's default step spends more than NFMWA's: its content dropout, and the item's own A as content
+    "DCRMoE_content_dropout_0": ("recbole_dcr DCRMoE, confounder_content_dropout=0", "DCRMoE",
+                                 {"confounder_content_dropout": 0.0}),
+    "DCRMoE_no_content": ("recbole_dcr DCRMoE, confounder_as_content=False", "DCRMoE", {"confounder_as_content": False}),
 }
 
 
