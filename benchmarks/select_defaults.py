@@ -66,7 +66,6 @@ VARIANTS = {
     # residual L2 pinned at 1e-3, the default when these ran)
     "content": {"confounder_as_content": True, "residual_weight_decay": 1e-3},
     "content_alpha_0": {"confounder_as_content": True, "side_alpha": 0.0, "residual_weight_decay": 1e-3},
-    "content_separate": {"confounder_as_content": True, "expert_sharing": "separate"},
     "content_no_first_order": {"confounder_as_content": True, "confounder_first_order": False,
                                "residual_weight_decay": 1e-3},
     "content_identity": {"confounder_as_content": True, "side_activation": "identity", "residual_weight_decay": 1e-3},
