@@ -134,6 +134,15 @@ VARIANTS = {
     "capacity_mlp_512_256": {"expert_hidden_size": [512, 256]},
     "capacity_lr_0.02": {"learning_rate": 0.02},
     "capacity_lr_0.005": {"learning_rate": 0.005},
+    # where A scales the match's effect, today's adjusted score still has a slope on the match that grows
+    # with the item's own A (0.20 at the shortest level to 1.17 at the longest; the paper's experts 0.50 to
+    # 0.59): a per-value gain on the shared logit, free to move (residual L2 1e-3), lets the intervened A carry it
+    "content_gain_l2_1e-3": {"confounder_as_content": True, "residual_weight_decay": 1e-3, "residual_gain": True,
+                             "confounder_content_dropout": 0.2},
+    "content_gain_l2_1e-3_do": {"confounder_as_content": True, "residual_weight_decay": 1e-3, "residual_gain": True,
+                                "confounder_content_dropout": 0.2, "confounder_content_inference": "do"},
+    "content_gain_l2_1e-3_dropout_0.5": {"confounder_as_content": True, "residual_weight_decay": 1e-3,
+                                         "residual_gain": True, "confounder_content_dropout": 0.5},
 }
 # the variants that ran before the default content dropout of 0.2 ran without one
 for _keys in VARIANTS.values():

@@ -148,3 +148,17 @@ def test_ranking_report_means_errors_ranks_and_paired_gaps(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert ("| 3 of 4 | DCRMoE-dropout_0 | -0.1000 ± 0.0000 | **no** | CR | -0.0200 ± 0.0100 | **no** | yes |"
             in out.read_text())
+
+
+def test_match_slope_reports_one_slope_per_value_of_a(tmp_path):
+    small = {"sim_users": 40, "sim_items": 80, "sim_rows_per_user": 20, "sim_creators": 8, "sim_like_bias": -2.0,
+             "expert_hidden_size": [8], "embedding_size": 4}
+    out = tmp_path / "slope.md"
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "match_slope.py"), "--variants=yaml_defaults,sharing_separate",
+           "--workers=1", "--epochs=1", f"--data_root={tmp_path / 'data'}", f"--out={out}", "--extra=" + json.dumps(small)]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| yaml_defaults") or line.startswith("| sharing_separate")]
+    assert len(rows) == 2 and all(len(row.split("|")) == 2 + 3 + 6 + 1 for row in rows)  # 6 values of A, one slope each
+    bad = subprocess.run(cmd[:2] + ["--variants=sharing_seperate"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown 'sharing_seperate' (did you mean" in bad.stderr
