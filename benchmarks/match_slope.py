@@ -12,18 +12,18 @@ A scales the match's effect on the training label, ``sim_confounder_match_intera
 """
 
 import argparse
-import json
+import sys
 import tempfile
 from multiprocessing import get_context
 
 from recbole_dcr.files import write_text
 from recbole_dcr.research.reports import machine_line, table
 from select_defaults import VARIANTS  # noqa: E402 (benchmarks/ is on the path)
-from simulated_runs import SETTINGS, add_run_arguments, parse_run_arguments, prepare_datasets, setting_config
+from simulated_runs import add_run_arguments, parse_run_arguments, prepare_datasets, setting_config
 
 
 def slopes(job):
-    """Train one variant; (name, valid, test NDCG@10, [(level, rows, slope, corr)])."""
+    """Train one variant; (name, valid, test NDCG@10, [(level, slope)])."""
     import numpy as np
     import torch
 
@@ -51,9 +51,8 @@ def slopes(job):
     per_level = []
     for a in sorted(set(level.tolist())):
         on = level == a
-        per_level.append((a, int(on.sum()), float(np.polyfit(m[on], logit[on], 1)[0]),
-                          float(np.corrcoef(m[on], logit[on])[0, 1])))
-    print(f"{name}: " + " ".join(f"{slope:.3f}" for _, _, slope, _ in per_level), flush=True)
+        per_level.append((a, float(np.polyfit(m[on], logit[on], 1)[0])))
+    print(f"{name}: " + " ".join(f"{slope:.3f}" for _, slope in per_level), flush=True)
     return name, run.result["best_valid_score"], run.result["test_result"]["ndcg@10"], per_level
 
 
@@ -79,16 +78,14 @@ def main(argv=None):
         jobs += [(f"{variant} / {setting}", args.model,
                   {**data, **VARIANTS[variant], "seed": args.seed, "epochs": args.epochs}) for variant in args.variants]
     with get_context("spawn").Pool(args.workers) as pool:
-        results = sorted(pool.imap_unordered(slopes, jobs), key=lambda r: [job[0] for job in jobs].index(r[0]))
-    levels = [a for a, *_ in results[0][3]]
-    rows = [[name, f"{valid:.4f}", f"{test:.4f}", *(f"{slope:.3f}" for _, _, slope, _ in per),
-             f"{spread([slope for _, _, slope, _ in per]):.2f}"]
+        results = pool.map(slopes, jobs)
+    levels = [a for a, _ in results[0][3]]
+    rows = [[name, f"{valid:.4f}", f"{test:.4f}", *(f"{slope:.3f}" for _, slope in per),
+             f"{spread([slope for _, slope in per]):.2f}"]
             for name, valid, test, per in results]
     lines = [
         "# Does the ranked score still depend on A? Its slope on the true match, per value of A", "",
-        f"Command: `python benchmarks/match_slope.py --variants {','.join(args.variants)} --settings "
-        f"{','.join(args.settings)} --seed {args.seed} --model {args.model} --epochs {args.epochs}"
-        + (f" --extra '{json.dumps(args.extra)}'" if args.extra else "") + f" --out {args.out}`", "",
+        f"Command: `python {' '.join(sys.argv)}`", "",
         machine_line(1) + f" {args.workers} runs at a time.", "",
         f"{args.model} at each variant of `benchmarks/select_defaults.py` (keys there), trained with seed {args.seed} "
         "and early stopping on validation NDCG@10; on every test row, the logit of the ranked score regressed on "
